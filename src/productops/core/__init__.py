@@ -1,0 +1,1 @@
+"""Shared foundations: settings, database, auth, jobs, audit log, outbound HTTP."""

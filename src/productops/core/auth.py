@@ -1,0 +1,374 @@
+"""Who is asking and what they may do: users, password hashing, browser sessions, login rate
+limiting, API keys and the one permission check everything uses."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from productops.core import audit
+from productops.core.db import utcnow
+from productops.core.errors import (
+    AuthenticationFailed,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+)
+from productops.core.models import ApiKey, LoginAttempt, LoginSession, Role, Scope, User
+
+_hasher = PasswordHasher()
+# Spent on unknown emails so that a login's timing does not tell who has an account.
+_DUMMY_HASH = _hasher.hash("productops-timing-equaliser")
+
+MIN_PASSWORD_LENGTH = 10
+
+
+# --- permissions -------------------------------------------------------------------------
+
+class Permission:
+    """Named permissions. Roles and API-key scopes map onto these; routes ask for one."""
+
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+    INGEST = "ingest"
+    PARTICIPANT_PII = "participants.pii"
+    RESEARCH_WRITE = "research.write"
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.admin: frozenset(
+        {
+            Permission.READ,
+            Permission.WRITE,
+            Permission.ADMIN,
+            Permission.PARTICIPANT_PII,
+            Permission.RESEARCH_WRITE,
+        }
+    ),
+    Role.editor: frozenset({Permission.READ, Permission.WRITE}),
+    Role.researcher: frozenset(
+        {Permission.READ, Permission.PARTICIPANT_PII, Permission.RESEARCH_WRITE}
+    ),
+    Role.viewer: frozenset({Permission.READ}),
+}
+
+SCOPE_PERMISSIONS: dict[Scope, frozenset[str]] = {
+    Scope.ingest: frozenset({Permission.INGEST}),
+    Scope.read: frozenset({Permission.READ}),
+    Scope.write: frozenset({Permission.READ, Permission.WRITE}),
+    Scope.admin: frozenset(
+        {Permission.READ, Permission.WRITE, Permission.ADMIN, Permission.INGEST}
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller of one request: a signed-in person or an API key."""
+
+    kind: str  # "user" | "apikey" | "cli"
+    id: int | None
+    name: str
+    permissions: frozenset[str]
+    role: Role | None = None
+    scope: Scope | None = None
+    csrf_token: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this caller."""
+        return f"{self.kind}:{self.id}:{self.name}" if self.id is not None else self.kind
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+    def require(self, permission: str) -> None:
+        if not self.can(permission):
+            who = f"role {self.role}" if self.role else f"scope {self.scope}"
+            raise PermissionDenied(f"{who} does not allow '{permission}'")
+
+
+CLI_PRINCIPAL = Principal(
+    kind="cli", id=None, name="cli", permissions=ROLE_PERMISSIONS[Role.admin], role=Role.admin
+)
+
+
+def principal_for_user(user: User, csrf_token: str | None = None) -> Principal:
+    return Principal(
+        kind="user",
+        id=user.id,
+        name=user.email,
+        permissions=ROLE_PERMISSIONS[user.role],
+        role=user.role,
+        csrf_token=csrf_token,
+    )
+
+
+# --- users ---------------------------------------------------------------------------------
+
+def normalise_email(email: str) -> str:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 320 or email.startswith("@") or email.endswith("@"):
+        raise ValueError(f"'{email}' is not an email address")
+    return email
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    return _hasher.hash(password)
+
+
+def create_user(
+    session: Session,
+    email: str,
+    name: str,
+    password: str,
+    role: Role | str = Role.viewer,
+    actor: str = "system",
+) -> User:
+    """Add a person who can sign in. Raises Conflict when the email is taken."""
+    user = User(
+        email=normalise_email(email),
+        name=name.strip() or email,
+        role=Role(role),
+        password_hash=hash_password(password),
+    )
+    session.add(user)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"a user with email {user.email} already exists") from exc
+    audit.record(session, actor, "user.create", "user", user.id, {"email": user.email,
+                                                                    "role": str(user.role)})
+    return user
+
+
+def set_role(session: Session, user_id: int, role: Role | str, actor: str) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id}")
+    old = user.role
+    user.role = Role(role)
+    audit.record(session, actor, "user.role", "user", user.id,
+                 {"from": str(old), "to": str(user.role)})
+    return user
+
+
+def set_active(session: Session, user_id: int, active: bool, actor: str) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id}")
+    user.is_active = active
+    if not active:
+        session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
+    audit.record(session, actor, "user.activate" if active else "user.deactivate", "user",
+                 user.id)
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.name)).all())
+
+
+def check_login_allowed(
+    session: Session, email: str, ip: str | None, max_failures: int, window_seconds: int
+) -> None:
+    """Refuse a login attempt after too many recent failures for the email or from the IP."""
+    since = utcnow() - dt.timedelta(seconds=window_seconds)
+    by_email = session.scalar(
+        select(func.count()).where(LoginAttempt.email == email, LoginAttempt.at >= since)
+    ) or 0
+    by_ip = 0
+    if ip:
+        by_ip = session.scalar(
+            select(func.count()).where(LoginAttempt.ip == ip, LoginAttempt.at >= since)
+        ) or 0
+    if by_email >= max_failures or by_ip >= max_failures * 4:
+        raise RateLimited(
+            "too many failed sign-in attempts; wait a few minutes and try again",
+            retry_after=window_seconds,
+        )
+
+
+def authenticate(
+    session: Session,
+    email: str,
+    password: str,
+    ip: str | None = None,
+    max_failures: int = 5,
+    window_seconds: int = 900,
+) -> User:
+    """The user whose email and password these are, or AuthenticationFailed / RateLimited."""
+    try:
+        email = normalise_email(email)
+    except ValueError:
+        email = email.strip().lower()[:320]
+    check_login_allowed(session, email, ip, max_failures, window_seconds)
+    user = session.scalar(select(User).where(User.email == email))
+    ok = False
+    if user is None:
+        _verify(_DUMMY_HASH, password)
+    else:
+        ok = _verify(user.password_hash, password) and user.is_active
+    if not ok or user is None:
+        session.add(LoginAttempt(email=email, ip=ip))
+        session.flush()
+        raise AuthenticationFailed("email or password is wrong")
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    user.last_login_at = utcnow()
+    session.execute(delete(LoginAttempt).where(LoginAttempt.email == email))
+    return user
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def change_password(session: Session, user_id: int, new_password: str, actor: str) -> None:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id}")
+    user.password_hash = hash_password(new_password)
+    session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
+    audit.record(session, actor, "user.password", "user", user.id)
+
+
+# --- browser sessions --------------------------------------------------------------------
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def start_session(
+    session: Session,
+    user: User,
+    max_age_hours: int,
+    ip: str | None = None,
+    user_agent: str | None = None,
+) -> tuple[str, LoginSession]:
+    """A new browser session; returns the cookie token (shown once, stored hashed)."""
+    token = secrets.token_urlsafe(32)
+    row = LoginSession(
+        token_hash=_sha256(token),
+        user_id=user.id,
+        csrf_token=secrets.token_urlsafe(32),
+        expires_at=utcnow() + dt.timedelta(hours=max_age_hours),
+        ip=ip,
+        user_agent=(user_agent or "")[:300],
+    )
+    session.add(row)
+    session.flush()
+    return token, row
+
+
+def session_for_token(session: Session, token: str) -> LoginSession | None:
+    """The live session behind a cookie, or None when unknown, expired or the user is off."""
+    if not token or len(token) > 200:
+        return None
+    row = session.scalar(select(LoginSession).where(LoginSession.token_hash == _sha256(token)))
+    if row is None or row.expires_at <= utcnow() or not row.user.is_active:
+        return None
+    return row
+
+
+def end_session(session: Session, token: str) -> None:
+    session.execute(delete(LoginSession).where(LoginSession.token_hash == _sha256(token)))
+
+
+def csrf_matches(expected: str | None, given: str | None) -> bool:
+    return bool(expected) and bool(given) and hmac.compare_digest(str(expected), str(given))
+
+
+# --- API keys ------------------------------------------------------------------------------
+
+API_KEY_PREFIX = "po"
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    """A key as created: `secret` is the only time the full key is visible."""
+
+    id: int
+    name: str
+    scope: Scope
+    secret: str
+
+
+def create_api_key(
+    session: Session, name: str, scope: Scope | str, actor: str, created_by_id: int | None = None
+) -> NewApiKey:
+    """Make a key with one scope. Only its SHA-256 is stored; the full key is returned once."""
+    scope = Scope(scope)
+    prefix = secrets.token_hex(6)
+    secret = f"{API_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    row = ApiKey(
+        name=name.strip() or f"{scope} key",
+        prefix=prefix,
+        key_hash=_sha256(secret),
+        scope=scope,
+        created_by_id=created_by_id,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(session, actor, "apikey.create", "api_key", row.id,
+                 {"name": row.name, "scope": str(scope), "prefix": prefix})
+    return NewApiKey(id=row.id, name=row.name, scope=scope, secret=secret)
+
+
+def api_key_for_secret(session: Session, secret: str) -> ApiKey | None:
+    """The live key this secret belongs to, compared in constant time, or None."""
+    parts = secret.strip().split("_")
+    if len(parts) < 3 or parts[0] != API_KEY_PREFIX or len(secret) > 200:
+        return None
+    row = session.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))
+    if row is None or row.revoked_at is not None:
+        # Same work as a real comparison, so timing does not reveal valid prefixes.
+        hmac.compare_digest(_sha256(secret), _sha256("x"))
+        return None
+    if not hmac.compare_digest(row.key_hash, _sha256(secret)):
+        return None
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
+        row.last_used_at = now
+    return row
+
+
+def principal_for_api_key(key: ApiKey) -> Principal:
+    return Principal(
+        kind="apikey",
+        id=key.id,
+        name=key.name,
+        permissions=SCOPE_PERMISSIONS[key.scope],
+        scope=key.scope,
+    )
+
+
+def revoke_api_key(session: Session, key_id: int, actor: str) -> ApiKey:
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        raise NotFound(f"no API key {key_id}")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        audit.record(session, actor, "apikey.revoke", "api_key", row.id, {"name": row.name})
+    return row
+
+
+def list_api_keys(session: Session) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.id.desc())).all())

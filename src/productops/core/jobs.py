@@ -1,0 +1,235 @@
+"""Background jobs: one database-backed queue for every long task.
+
+`enqueue` adds a job; a worker (a thread inside `serve`, or `productops worker DIR`) claims
+jobs one at a time with an atomic UPDATE, runs the registered handler and records progress
+that both the CLI and the UI read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from productops.core import audit
+from productops.core.db import transaction, utcnow
+from productops.core.errors import NotFound
+from productops.core.models import Job, JobStatus
+
+if TYPE_CHECKING:
+    from productops.core.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+STALE_AFTER = dt.timedelta(minutes=5)
+
+
+class JobContext:
+    """What a handler gets: its parameters, the workspace, and a way to report progress."""
+
+    def __init__(self, workspace: Workspace, job_id: int, params: dict[str, Any]) -> None:
+        self.workspace = workspace
+        self.job_id = job_id
+        self.params = params
+        self._last_write = 0.0
+
+    def progress(self, done: int, total: int | None = None, message: str | None = None,
+                 force: bool = False) -> None:
+        """Record progress; writes at most a few times a second unless `force`."""
+        now = time.monotonic()
+        if not force and now - self._last_write < 0.25:
+            return
+        self._last_write = now
+        values: dict[str, Any] = {"progress_done": done, "heartbeat_at": utcnow()}
+        if total is not None:
+            values["progress_total"] = total
+        if message is not None:
+            values["message"] = message[:2000]
+        with transaction(self.workspace.sessions) as s:
+            s.execute(update(Job).where(Job.id == self.job_id).values(**values))
+
+
+Handler = Callable[[JobContext], dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    title: str
+    handler: Handler
+
+
+_REGISTRY: dict[str, JobKind] = {}
+
+
+def job_handler(name: str, title: str) -> Callable[[Handler], Handler]:
+    """Register a function as the handler of jobs of kind `name`."""
+
+    def wrap(fn: Handler) -> Handler:
+        _REGISTRY[name] = JobKind(name=name, title=title, handler=fn)
+        return fn
+
+    return wrap
+
+
+def registered_kinds() -> dict[str, JobKind]:
+    from productops.domains import load_job_handlers
+
+    load_job_handlers()
+    return dict(_REGISTRY)
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    params: dict[str, Any] | None = None,
+    title: str | None = None,
+    created_by: str = "system",
+) -> Job:
+    """Queue a job of a registered kind; returns it (status `queued`)."""
+    kinds = registered_kinds()
+    if kind not in kinds:
+        raise NotFound(f"no job kind '{kind}' (known: {', '.join(sorted(kinds))})")
+    job = Job(kind=kind, title=title or kinds[kind].title, params=params or {},
+              created_by=created_by)
+    session.add(job)
+    session.flush()
+    audit.record(session, created_by, "job.enqueue", "job", job.id, {"kind": kind})
+    return job
+
+
+def get_job(session: Session, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"no job {job_id}")
+    return job
+
+
+def list_jobs(session: Session, limit: int = 50) -> list[Job]:
+    return list(session.scalars(select(Job).order_by(Job.id.desc()).limit(limit)).all())
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
+    return {str(status): n for status, n in rows}
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def claim_next(workspace: Workspace, worker: str) -> int | None:
+    """Atomically take the oldest queued job; None when there is nothing to do."""
+    with transaction(workspace.sessions) as s:
+        oldest = (
+            select(func.min(Job.id)).where(Job.status == JobStatus.queued).scalar_subquery()
+        )
+        now = utcnow()
+        claimed = s.execute(
+            update(Job)
+            .where(Job.id == oldest, Job.status == JobStatus.queued)
+            .values(status=JobStatus.running, worker=worker, started_at=now, heartbeat_at=now)
+            .returning(Job.id)
+        ).scalar_one_or_none()
+        return claimed
+
+
+def run_job(workspace: Workspace, job_id: int) -> Job:
+    """Run one claimed job to the end, recording its result or its error."""
+    kinds = registered_kinds()
+    with workspace.sessions() as s:
+        job = get_job(s, job_id)
+        kind, params = job.kind, dict(job.params)
+    ctx = JobContext(workspace, job_id, params)
+    try:
+        handler = kinds[kind].handler
+        result = handler(ctx) or {}
+    except Exception as exc:
+        log.exception("job %s (%s) failed", job_id, kind)
+        detail = "".join(traceback.format_exception_only(exc)).strip()
+        with transaction(workspace.sessions) as s:
+            s.execute(
+                update(Job).where(Job.id == job_id).values(
+                    status=JobStatus.failed, error=detail[:4000], finished_at=utcnow()
+                )
+            )
+    else:
+        with transaction(workspace.sessions) as s:
+            job = get_job(s, job_id)
+            job.status = JobStatus.succeeded
+            job.result = result
+            job.finished_at = utcnow()
+            if job.progress_total is not None:
+                job.progress_done = job.progress_total
+    with workspace.sessions() as s:
+        return get_job(s, job_id)
+
+
+def fail_stale_jobs(workspace: Workspace) -> int:
+    """Mark running jobs whose worker stopped sending heartbeats as failed."""
+    cutoff = utcnow() - STALE_AFTER
+    with transaction(workspace.sessions) as s:
+        result = s.execute(
+            update(Job)
+            .where(Job.status == JobStatus.running, Job.heartbeat_at < cutoff)
+            .values(status=JobStatus.failed, error="the worker running this job stopped",
+                    finished_at=utcnow())
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def run_pending(workspace: Workspace, worker: str | None = None, limit: int | None = None) -> int:
+    """Run queued jobs until none is left (or `limit` ran); returns how many ran."""
+    worker = worker or worker_name()
+    ran = 0
+    while limit is None or ran < limit:
+        job_id = claim_next(workspace, worker)
+        if job_id is None:
+            break
+        run_job(workspace, job_id)
+        ran += 1
+    return ran
+
+
+class Worker:
+    """Polls the queue in a background thread until `stop()`."""
+
+    def __init__(self, workspace: Workspace, poll_seconds: float = 1.0) -> None:
+        self.workspace = workspace
+        self.poll_seconds = poll_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run_forever, name="productops-worker",
+                                        daemon=True)
+        self._thread.start()
+
+    def run_forever(self) -> None:
+        name = worker_name()
+        last_sweep = 0.0
+        while not self._stop.is_set():
+            try:
+                if time.monotonic() - last_sweep > 60:
+                    fail_stale_jobs(self.workspace)
+                    last_sweep = time.monotonic()
+                if run_pending(self.workspace, name, limit=1) == 0:
+                    self._stop.wait(self.poll_seconds)
+            except Exception:  # keep the worker alive through a database hiccup
+                log.exception("job worker loop error")
+                self._stop.wait(self.poll_seconds)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)

@@ -1,0 +1,20 @@
+"""Alembic environment: the engine comes from productops, never from an ini file."""
+
+from alembic import context
+
+import productops.models  # noqa: F401
+from productops.core.db import Base
+
+config = context.config
+engine = config.attributes["engine"]
+
+with engine.connect() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+    connection.commit()
