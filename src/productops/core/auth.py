@@ -35,6 +35,7 @@ MIN_PASSWORD_LENGTH = 10
 
 # --- permissions -------------------------------------------------------------------------
 
+
 class Permission:
     """Named permissions. Roles and API-key scopes map onto these; routes ask for one."""
 
@@ -117,6 +118,7 @@ def principal_for_user(user: User, csrf_token: str | None = None) -> Principal:
 
 # --- users ---------------------------------------------------------------------------------
 
+
 def normalise_email(email: str) -> str:
     email = email.strip().lower()
     if "@" not in email or len(email) > 320 or email.startswith("@") or email.endswith("@"):
@@ -151,8 +153,14 @@ def create_user(
             session.flush()
     except IntegrityError as exc:
         raise Conflict(f"a user with email {user.email} already exists") from exc
-    audit.record(session, actor, "user.create", "user", user.id, {"email": user.email,
-                                                                    "role": str(user.role)})
+    audit.record(
+        session,
+        actor,
+        "user.create",
+        "user",
+        user.id,
+        {"email": user.email, "role": str(user.role)},
+    )
     return user
 
 
@@ -162,8 +170,9 @@ def set_role(session: Session, user_id: int, role: Role | str, actor: str) -> Us
         raise NotFound(f"no user {user_id}")
     old = user.role
     user.role = Role(role)
-    audit.record(session, actor, "user.role", "user", user.id,
-                 {"from": str(old), "to": str(user.role)})
+    audit.record(
+        session, actor, "user.role", "user", user.id, {"from": str(old), "to": str(user.role)}
+    )
     return user
 
 
@@ -174,8 +183,7 @@ def set_active(session: Session, user_id: int, active: bool, actor: str) -> User
     user.is_active = active
     if not active:
         session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
-    audit.record(session, actor, "user.activate" if active else "user.deactivate", "user",
-                 user.id)
+    audit.record(session, actor, "user.activate" if active else "user.deactivate", "user", user.id)
     return user
 
 
@@ -188,14 +196,20 @@ def check_login_allowed(
 ) -> None:
     """Refuse a login attempt after too many recent failures for the email or from the IP."""
     since = utcnow() - dt.timedelta(seconds=window_seconds)
-    by_email = session.scalar(
-        select(func.count()).where(LoginAttempt.email == email, LoginAttempt.at >= since)
-    ) or 0
+    by_email = (
+        session.scalar(
+            select(func.count()).where(LoginAttempt.email == email, LoginAttempt.at >= since)
+        )
+        or 0
+    )
     by_ip = 0
     if ip:
-        by_ip = session.scalar(
-            select(func.count()).where(LoginAttempt.ip == ip, LoginAttempt.at >= since)
-        ) or 0
+        by_ip = (
+            session.scalar(
+                select(func.count()).where(LoginAttempt.ip == ip, LoginAttempt.at >= since)
+            )
+            or 0
+        )
     if by_email >= max_failures or by_ip >= max_failures * 4:
         raise RateLimited(
             "too many failed sign-in attempts; wait a few minutes and try again",
@@ -251,6 +265,7 @@ def change_password(session: Session, user_id: int, new_password: str, actor: st
 
 
 # --- browser sessions --------------------------------------------------------------------
+
 
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
@@ -327,8 +342,14 @@ def create_api_key(
     )
     session.add(row)
     session.flush()
-    audit.record(session, actor, "apikey.create", "api_key", row.id,
-                 {"name": row.name, "scope": str(scope), "prefix": prefix})
+    audit.record(
+        session,
+        actor,
+        "apikey.create",
+        "api_key",
+        row.id,
+        {"name": row.name, "scope": str(scope), "prefix": prefix},
+    )
     return NewApiKey(id=row.id, name=row.name, scope=scope, secret=secret)
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from productops.core import audit
@@ -43,9 +44,14 @@ class JobContext:
         self.params = params
         self._last_write = 0.0
 
-    def progress(self, done: int, total: int | None = None, message: str | None = None,
-                 force: bool = False) -> None:
-        """Record progress; writes at most a few times a second unless `force`."""
+    def progress(
+        self, done: int, total: int | None = None, message: str | None = None, force: bool = False
+    ) -> None:
+        """Record progress; writes at most a few times a second unless `force`.
+
+        Best effort: when the database is busy (SQLite has one writer, and the job itself may
+        hold the lock) the update is skipped rather than stalling the job; the next one lands.
+        """
         now = time.monotonic()
         if not force and now - self._last_write < 0.25:
             return
@@ -55,8 +61,21 @@ class JobContext:
             values["progress_total"] = total
         if message is not None:
             values["message"] = message[:2000]
-        with transaction(self.workspace.sessions) as s:
-            s.execute(update(Job).where(Job.id == self.job_id).values(**values))
+        engine = self.workspace.engine
+        sqlite = engine.dialect.name == "sqlite"
+        try:
+            with engine.connect() as conn:
+                raw = conn.connection.dbapi_connection
+                if sqlite and raw is not None:
+                    raw.execute("PRAGMA busy_timeout=200")
+                try:
+                    with conn.execution_options(productops_write=True).begin():
+                        conn.execute(update(Job).where(Job.id == self.job_id).values(**values))
+                finally:
+                    if sqlite and raw is not None:
+                        raw.execute("PRAGMA busy_timeout=10000")
+        except OperationalError:
+            log.debug("progress of job %s skipped: database busy", self.job_id)
 
 
 Handler = Callable[[JobContext], dict[str, Any] | None]
@@ -100,8 +119,9 @@ def enqueue(
     kinds = registered_kinds()
     if kind not in kinds:
         raise NotFound(f"no job kind '{kind}' (known: {', '.join(sorted(kinds))})")
-    job = Job(kind=kind, title=title or kinds[kind].title, params=params or {},
-              created_by=created_by)
+    job = Job(
+        kind=kind, title=title or kinds[kind].title, params=params or {}, created_by=created_by
+    )
     session.add(job)
     session.flush()
     audit.record(session, created_by, "job.enqueue", "job", job.id, {"kind": kind})
@@ -131,9 +151,7 @@ def worker_name() -> str:
 def claim_next(workspace: Workspace, worker: str) -> int | None:
     """Atomically take the oldest queued job; None when there is nothing to do."""
     with transaction(workspace.sessions) as s:
-        oldest = (
-            select(func.min(Job.id)).where(Job.status == JobStatus.queued).scalar_subquery()
-        )
+        oldest = select(func.min(Job.id)).where(Job.status == JobStatus.queued).scalar_subquery()
         now = utcnow()
         claimed = s.execute(
             update(Job)
@@ -159,9 +177,9 @@ def run_job(workspace: Workspace, job_id: int) -> Job:
         detail = "".join(traceback.format_exception_only(exc)).strip()
         with transaction(workspace.sessions) as s:
             s.execute(
-                update(Job).where(Job.id == job_id).values(
-                    status=JobStatus.failed, error=detail[:4000], finished_at=utcnow()
-                )
+                update(Job)
+                .where(Job.id == job_id)
+                .values(status=JobStatus.failed, error=detail[:4000], finished_at=utcnow())
             )
     else:
         with transaction(workspace.sessions) as s:
@@ -182,8 +200,11 @@ def fail_stale_jobs(workspace: Workspace) -> int:
         result = s.execute(
             update(Job)
             .where(Job.status == JobStatus.running, Job.heartbeat_at < cutoff)
-            .values(status=JobStatus.failed, error="the worker running this job stopped",
-                    finished_at=utcnow())
+            .values(
+                status=JobStatus.failed,
+                error="the worker running this job stopped",
+                finished_at=utcnow(),
+            )
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
@@ -211,8 +232,9 @@ class Worker:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.run_forever, name="productops-worker",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self.run_forever, name="productops-worker", daemon=True
+        )
         self._thread.start()
 
     def run_forever(self) -> None:

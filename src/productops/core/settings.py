@@ -103,9 +103,7 @@ def load_settings(workspace: Path, **overrides: Any) -> Settings:
     workspace = workspace.resolve()
     toml_path = workspace / SETTINGS_FILE
     if not toml_path.is_file():
-        raise SettingsError(
-            f"{toml_path} does not exist: run `productops init {workspace}` first"
-        )
+        raise SettingsError(f"{toml_path} does not exist: run `productops init {workspace}` first")
 
     class WorkspaceSettings(Settings):
         model_config = SettingsConfigDict(toml_file=toml_path)

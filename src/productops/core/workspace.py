@@ -79,9 +79,7 @@ def init_event_store(settings: Settings) -> None:
         )
 
 
-def open_workspace(
-    directory: Path, run_migrations: bool = True, **overrides: Any
-) -> Workspace:
+def open_workspace(directory: Path, run_migrations: bool = True, **overrides: Any) -> Workspace:
     """Open an existing workspace, upgrading its app database schema when asked."""
     directory = directory.resolve()
     if not directory.is_dir():

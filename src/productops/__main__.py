@@ -1,0 +1,3 @@
+from productops.cli import main
+
+main()

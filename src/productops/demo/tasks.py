@@ -1,0 +1,22 @@
+"""The demo build as a background job, so the UI shows its progress like any other."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from productops.core.jobs import JobContext, job_handler
+from productops.demo import DemoScale, build_demo
+
+
+@job_handler("demo.build", "Build the demo company")
+def build_demo_job(ctx: JobContext) -> dict[str, Any]:
+    anchor = ctx.params.get("anchor")
+    result = build_demo(
+        ctx.workspace,
+        seed=int(ctx.params.get("seed", 7)),
+        anchor=dt.date.fromisoformat(anchor) if anchor else None,
+        scale=DemoScale.named(str(ctx.params.get("size", "full"))),
+        progress=lambda done, total, message: ctx.progress(done, total, message),
+    )
+    return result.steps

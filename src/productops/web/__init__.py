@@ -1,0 +1,1 @@
+"""The web shell: app factory, layout, navigation, static assets."""

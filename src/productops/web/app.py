@@ -1,0 +1,161 @@
+"""The app factory: `create_app(workspace)` gives the whole web UI and REST API."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from productops import __version__, domains
+from productops.core.errors import (
+    AuthenticationFailed,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    ProductOpsError,
+    RateLimited,
+)
+from productops.core.jobs import Worker
+from productops.core.workspace import Workspace
+from productops.web.deps import CsrfError, LoginRequired, csrf_protect
+from productops.web.nav import Shell
+from productops.web.templating import make_templates, render
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "static"
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
+    "form-action 'self'; object-src 'none'"
+)
+
+_STATUS: dict[type[ProductOpsError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    PermissionDenied: 403,
+    AuthenticationFailed: 401,
+    RateLimited: 429,
+}
+
+
+def _wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
+
+
+def create_app(workspace: Workspace, *, start_worker: bool = False) -> FastAPI:
+    """The productops web app for one workspace. `start_worker` runs jobs in-process."""
+    worker = Worker(workspace) if start_worker else None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if worker is not None:
+            worker.start()
+        yield
+        if worker is not None:
+            worker.stop()
+
+    app = FastAPI(
+        title="productops",
+        version=__version__,
+        description="Product operations hub: REST API. Authenticate with "
+        "`Authorization: Bearer <API key>`.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+        dependencies=[Depends(csrf_protect)],
+    )
+    app.state.workspace = workspace
+    app.state.shell = Shell()
+    app.state.templates = make_templates()
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if request.url.path.startswith("/api/") or request.url.path in {"/login"}:
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": "sign in first"}, status_code=401)
+        target = request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+    @app.exception_handler(CsrfError)
+    async def csrf_failed(request: Request, exc: CsrfError) -> Response:
+        message = "the form's security token is missing or stale: reload the page and try again"
+        if _wants_json(request):
+            return JSONResponse({"detail": message}, status_code=403)
+        return render(
+            request, "error.html", {"title": "Request refused", "message": message}, status_code=403
+        )
+
+    @app.exception_handler(ProductOpsError)
+    async def domain_error(request: Request, exc: ProductOpsError) -> Response:
+        status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
+        headers = {}
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc, AuthenticationFailed):
+            headers["WWW-Authenticate"] = "Bearer"
+        if _wants_json(request):
+            return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+        return render(
+            request,
+            "error.html",
+            {"title": "Something is off", "message": str(exc)},
+            status_code=status,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        if _wants_json(request):
+            return JSONResponse({"detail": errors}, status_code=422)
+        text = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in errors)
+        return render(
+            request, "error.html", {"title": "Check the form", "message": text}, status_code=422
+        )
+
+    @app.get("/api/docs", include_in_schema=False)
+    async def api_docs() -> HTMLResponse:
+        page = get_swagger_ui_html(
+            openapi_url="/api/openapi.json",
+            title="productops API",
+            swagger_js_url="/static/vendor/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
+        # Swagger UI starts itself with one inline script; allow inline scripts on this page only.
+        page.headers["Content-Security-Policy"] = CSP.replace(
+            "script-src 'self'", "script-src 'self' 'unsafe-inline'"
+        )
+        return page
+
+    for module in domains.route_modules():
+        module.register(app)
+    return app

@@ -1,0 +1,158 @@
+"""Request dependencies: the database session, the caller, permission and CSRF checks.
+
+Routes stay short by using the `Annotated` aliases: `DbDep`, `PrincipalDep`, `UserPage`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from productops.core import auth
+from productops.core.auth import Principal
+from productops.core.errors import AuthenticationFailed, PermissionDenied
+from productops.core.workspace import Workspace
+
+SESSION_COOKIE = "po_session"
+LOGIN_CSRF_COOKIE = "po_login_csrf"
+CSRF_FORM_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class LoginRequired(Exception):
+    """A page needs a signed-in person; the handler redirects to the login page."""
+
+
+def workspace_of(request: Request) -> Workspace:
+    ws: Workspace = request.app.state.workspace
+    return ws
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """A session whose transaction commits when the request succeeds and rolls back on error."""
+    factory = workspace_of(request).sessions
+    with factory() as session, session.begin():
+        if request.method in UNSAFE_METHODS:
+            session.connection(execution_options={"productops_write": True})
+        yield session
+
+
+DbDep = Annotated[Session, Depends(get_db)]
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def get_principal(request: Request, db: DbDep) -> Principal | None:
+    """Who is calling: an API key (Authorization: Bearer) or a browser session cookie."""
+    if "principal" in request.state._state:
+        p: Principal | None = request.state.principal
+        return p
+    principal: Principal | None = None
+    token = bearer_token(request)
+    if token is not None:
+        key = auth.api_key_for_secret(db, token)
+        if key is None:
+            raise AuthenticationFailed("the API key is unknown or revoked")
+        principal = auth.principal_for_api_key(key)
+    else:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            row = auth.session_for_token(db, cookie)
+            if row is not None:
+                principal = auth.principal_for_user(row.user, row.csrf_token)
+    request.state.principal = principal
+    return principal
+
+
+OptionalPrincipal = Annotated[Principal | None, Depends(get_principal)]
+
+
+def api_principal(principal: OptionalPrincipal) -> Principal:
+    if principal is None:
+        raise AuthenticationFailed("send an API key as 'Authorization: Bearer <key>' or sign in")
+    return principal
+
+
+def page_principal(principal: OptionalPrincipal) -> Principal:
+    if principal is None or principal.kind != "user":
+        raise LoginRequired
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(api_principal)]
+UserPage = Annotated[Principal, Depends(page_principal)]
+
+
+def require(permission: str, *, page: bool = False) -> Any:
+    """A dependency that lets the request through only with `permission`."""
+
+    base = page_principal if page else api_principal
+
+    def check(principal: Principal = Depends(base)) -> Principal:
+        if not principal.can(permission):
+            who = f"role {principal.role}" if principal.role else f"scope {principal.scope}"
+            raise PermissionDenied(f"{who} may not do this (needs '{permission}')")
+        return principal
+
+    return Depends(check)
+
+
+class CsrfError(Exception):
+    pass
+
+
+async def csrf_protect(request: Request) -> None:
+    """Refuse state-changing requests that ride on a session cookie without the page's token.
+
+    Requests authenticated by an API key carry no ambient authority and are not checked.
+    """
+    if request.method not in UNSAFE_METHODS or bearer_token(request) is not None:
+        return
+    route = request.scope.get("route")
+    if getattr(getattr(route, "endpoint", None), "csrf_exempt", False):
+        return
+    session_cookie = request.cookies.get(SESSION_COOKIE)
+    is_login = request.url.path == "/login"
+    if not session_cookie and not is_login:
+        return
+    given = request.headers.get(CSRF_HEADER)
+    if given is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        value = form.get(CSRF_FORM_FIELD)
+        given = value if isinstance(value, str) else None
+    if is_login and not session_cookie:
+        expected = request.cookies.get(LOGIN_CSRF_COOKIE)
+    else:
+        ws = workspace_of(request)
+        with ws.sessions() as db:
+            row = auth.session_for_token(db, session_cookie or "")
+            expected = row.csrf_token if row is not None else request.cookies.get(LOGIN_CSRF_COOKIE)
+    if not auth.csrf_matches(expected, given):
+        raise CsrfError
+
+
+def new_login_csrf() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def csrf_exempt(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark an endpoint authenticated only by keys in the request (ingest protocols)."""
+    endpoint.csrf_exempt = True  # type: ignore[attr-defined]
+    return endpoint
