@@ -122,6 +122,15 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the schema back down to `revision` ("base" removes every table)."""
+    from alembic import command
+
+    import productops.models  # noqa: F401
+
+    command.downgrade(alembic_config(engine), revision)
+
+
 def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 

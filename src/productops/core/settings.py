@@ -7,7 +7,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -110,8 +110,11 @@ def load_settings(workspace: Path, **overrides: Any) -> Settings:
 
     try:
         return WorkspaceSettings(workspace=workspace, **overrides)
-    except ValueError as exc:
-        raise SettingsError(f"{toml_path}: {exc}") from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise SettingsError(f"{toml_path}: {problems}") from exc
 
 
 def new_secret_key() -> str:

@@ -1,0 +1,90 @@
+"""Workspaces and settings: what `init` makes, how settings are layered, and the refusal to
+serve publicly with a default secret."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from productops.cli import app as cli
+from productops.core.errors import SettingsError
+from productops.core.settings import DEFAULT_SECRET_KEY, check_safe_to_serve, load_settings
+from productops.core.workspace import init_workspace, open_workspace
+
+runner = CliRunner()
+
+
+def test_init_creates_settings_databases_and_catalog(tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["init", str(tmp_path / "ws"), "--name", "Acme", "--json"])
+    assert result.exit_code == 0, result.output
+    ws = tmp_path / "ws"
+    settings = tomllib.loads((ws / "productops.toml").read_text())
+    assert settings["name"] == "Acme"
+    assert len(settings["secret_key"]) >= 32 and settings["secret_key"] != DEFAULT_SECRET_KEY
+    assert (ws / "productops.toml").stat().st_mode & 0o077 == 0
+    assert (ws / "productops.db").is_file()
+    assert (ws / "metrics.yml").is_file()
+    with duckdb.connect(str(ws / "events.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT value FROM productops_meta").fetchall() == [("1",)]
+
+
+def test_init_again_keeps_settings_and_data(tmp_path: Path) -> None:
+    first = init_workspace(tmp_path / "ws", name="Acme")
+    key = first.settings.secret_key
+    first.close()
+    (tmp_path / "ws" / "metrics.yml").write_text("metrics: [] # mine\n")
+    again = init_workspace(tmp_path / "ws", name="Other")
+    assert again.settings.secret_key == key and again.settings.name == "Acme"
+    assert "mine" in (tmp_path / "ws" / "metrics.yml").read_text()
+    again.close()
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    init_workspace(tmp_path / "ws", name="FromFile").close()
+    monkeypatch.setenv("PRODUCTOPS_NAME", "FromEnv")
+    assert load_settings(tmp_path / "ws").name == "FromEnv"
+
+
+def test_unknown_setting_is_refused_with_the_file_named(tmp_path: Path) -> None:
+    init_workspace(tmp_path / "ws").close()
+    with (tmp_path / "ws" / "productops.toml").open("a") as fh:
+        fh.write("secret_keey = 'typo'\n")
+    with pytest.raises(SettingsError, match=r"productops\.toml.*secret_keey"):
+        load_settings(tmp_path / "ws")
+
+
+def test_opening_a_missing_workspace_says_to_run_init(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="productops init"):
+        open_workspace(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.5", "example.com", "::"])
+def test_server_refuses_public_address_with_default_secret(tmp_path: Path, host: str) -> None:
+    ws = init_workspace(tmp_path / "ws", secret_key=DEFAULT_SECRET_KEY)
+    with pytest.raises(SettingsError, match="secret key is the default"):
+        check_safe_to_serve(ws.settings, host)
+    ws.close()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1"])
+def test_default_secret_is_allowed_on_loopback(tmp_path: Path, host: str) -> None:
+    ws = init_workspace(tmp_path / "ws", secret_key=DEFAULT_SECRET_KEY)
+    check_safe_to_serve(ws.settings, host)
+    ws.close()
+
+
+def test_serve_command_exits_with_the_reason(tmp_path: Path) -> None:
+    init_workspace(tmp_path / "ws", secret_key=DEFAULT_SECRET_KEY).close()
+    result = runner.invoke(cli, ["serve", str(tmp_path / "ws"), "--host", "0.0.0.0"])
+    assert result.exit_code == 1
+    assert "secret key is the default" in result.output
+
+
+def test_a_real_secret_may_serve_publicly(tmp_path: Path) -> None:
+    ws = init_workspace(tmp_path / "ws")
+    check_safe_to_serve(ws.settings, "0.0.0.0")
+    ws.close()
