@@ -1,0 +1,124 @@
+"""The demo company: deterministic, realistic in shape, and extendable by each pillar."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from productops import demo
+from productops.cli import app as cli
+from productops.core.models import Team, TeamMember, User
+from productops.core.workspace import Workspace, init_workspace
+from productops.customers.models import Account, Person
+
+ANCHOR = dt.date(2026, 11, 1)
+
+
+def _accounts(ws: Workspace) -> list[tuple[object, ...]]:
+    with ws.sessions() as s:
+        return [
+            tuple(r)
+            for r in s.execute(
+                select(
+                    Account.name, Account.plan, Account.segment, Account.region, Account.arr
+                ).order_by(Account.id)
+            )
+        ]
+
+
+def test_same_seed_gives_the_same_company(tmp_path: Path) -> None:
+    a = init_workspace(tmp_path / "a")
+    b = init_workspace(tmp_path / "b")
+    for ws in (a, b):
+        demo.build_demo(ws, seed=11, anchor=ANCHOR, scale=demo.DemoScale.named("tiny"))
+    assert _accounts(a) == _accounts(b)
+    c = init_workspace(tmp_path / "c")
+    demo.build_demo(c, seed=12, anchor=ANCHOR, scale=demo.DemoScale.named("tiny"))
+    assert _accounts(a) != _accounts(c)
+    for ws in (a, b, c):
+        ws.close()
+
+
+def test_demo_company_has_the_promised_shape(workspace: Workspace) -> None:
+    scale = demo.DemoScale(accounts=300, people=6_000, pms=12)
+    progress: list[int] = []
+    demo.build_demo(
+        workspace,
+        seed=7,
+        anchor=ANCHOR,
+        scale=scale,
+        progress=lambda done, total, message: progress.append(done),
+    )
+    with workspace.sessions() as s:
+        assert s.scalar(select(func.count(Account.id))) == 300
+        assert s.scalar(select(func.count(Person.id))) == 6_000
+        # every account has someone; enterprise accounts are bigger and pay more
+        assert s.scalar(select(func.count(Account.id)).where(~Account.people.any())) == 0
+        arr = dict(
+            s.execute(
+                select(Account.segment, func.avg(Account.arr)).group_by(Account.segment)
+            ).all()
+        )
+        assert arr["Enterprise"] > arr["Mid-Market"] > arr["SMB"]
+        free = s.scalar(select(func.max(Account.arr)).where(Account.plan == "free"))
+        assert free == 0
+        assert s.scalar(select(func.count(Team.id))) == 6
+        assert s.scalar(select(func.count()).select_from(TeamMember)) == 12
+        assert s.scalar(select(func.count(User.id))) == 15
+        latest = s.scalar(select(func.max(Person.created_at)))
+        assert latest is not None and latest.date() <= ANCHOR
+    assert (
+        progress == sorted(progress)
+        and progress[-1] == sum(st.weight for st in demo.steps()) * 1000
+    )
+
+
+def test_full_demo_size_is_a_real_company() -> None:
+    full = demo.DemoScale.named("full")
+    assert (full.accounts, full.people) == (2_000, 50_000)
+
+
+def test_a_pillar_adds_its_data_with_a_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+
+    @demo.demo_step("zz.pillar", "A later pillar", after=("company.people",))
+    def _pillar(ctx: demo.DemoContext) -> dict[str, int]:
+        seen.append(f"{ctx.data['people']} people ready")
+        return {"made": 1}
+
+    try:
+        names = [s.name for s in demo.steps()]
+        assert names.index("zz.pillar") > names.index("company.people")
+        ws = init_workspace(tmp_path / "w")
+        result = demo.build_demo(ws, seed=1, anchor=ANCHOR, scale=demo.DemoScale.named("tiny"))
+        assert result.steps["zz.pillar"] == {"made": 1} and seen == ["600 people ready"]
+        ws.close()
+    finally:
+        demo._STEPS.pop("zz.pillar", None)
+
+
+def test_demo_command_builds_once_and_prints_fresh_credentials(tmp_path: Path) -> None:
+    runner = CliRunner()
+    target = tmp_path / "demo"
+    r1 = runner.invoke(cli, ["demo", str(target), "--no-serve", "--size", "tiny", "--json"])
+    assert r1.exit_code == 0, r1.output
+    r2 = runner.invoke(cli, ["demo", str(target), "--no-serve", "--size", "tiny", "--json"])
+    assert r2.exit_code == 0, r2.output
+    import json
+
+    first, second = json.loads(r1.stdout), json.loads(r2.stdout)
+    assert first["email"] == second["email"] and first["password"] != second["password"]
+    from productops.core import auth
+    from productops.core.workspace import open_workspace
+
+    ws = open_workspace(target)
+    with ws.sessions() as s:
+        assert s.scalar(select(func.count(Account.id))) == 40  # not built twice
+        auth.authenticate(s, second["email"], second["password"])
+    ws.close()
