@@ -1,0 +1,2 @@
+"""Data & insights: event ingest, the event store, the metric catalog, analyses, dashboards and
+the tracking plan."""

@@ -1,0 +1,333 @@
+"""End-to-end checks in a real browser: Debian's chromium driven by Playwright against a real
+uvicorn server over a tiny demo workspace.
+
+Screenshots land in `test-artifacts/` (gitignored) so that a person can look at the pages.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import uvicorn
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Request,
+    Response,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
+from sqlalchemy import func, select
+
+from productops.core import jobs
+from productops.core.db import transaction
+from productops.core.models import Role
+from productops.core.workspace import Workspace, init_workspace
+from productops.customers import service as customers
+from productops.customers.models import Account, Person
+from productops.web.app import create_app
+from tests.conftest import PASSWORD, make_user
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
+# Pillars that have no pages yet: the shell must not advertise them.
+UNBUILT_PILLARS = (
+    "Insights",
+    "Feedback",
+    "Roadmap",
+    "Experiments",
+    "Research",
+    "Playbooks",
+    "Reports",
+)
+ADMIN_LINKS = ("Users", "API keys", "Audit log")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: browser tests need Debian's chromium"
+    ),
+]
+
+
+@dataclass
+class Site:
+    base_url: str
+    ws: Workspace
+    admin_email: str
+    viewer_email: str
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+
+@dataclass
+class Watch:
+    """What a page did that it should not have: console errors, failed or foreign requests."""
+
+    problems: list[str] = field(default_factory=list)
+
+    def attach(self, page: Page) -> None:
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
+        page.on("requestfailed", self._failed)
+        page.on("request", self._request)
+        page.on("response", self._response)
+
+    def _console(self, msg: ConsoleMessage) -> None:
+        if msg.type == "error":
+            self.problems.append(f"console error: {msg.text} ({msg.location.get('url')})")
+
+    def _response(self, response: Response) -> None:
+        if response.status >= 400:
+            self.problems.append(f"HTTP {response.status}: {response.url}")
+
+    def _failed(self, request: Request) -> None:
+        self.problems.append(f"request failed: {request.url} ({request.failure})")
+
+    def _request(self, request: Request) -> None:
+        parts = urlsplit(request.url)
+        if parts.scheme in {"data", "blob"}:
+            return
+        if parts.hostname != "127.0.0.1":
+            self.problems.append(f"request to a foreign host: {request.url}")
+
+
+def _free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    ws = init_workspace(tmp_path_factory.mktemp("browser") / "ws", name="Browser Co")
+    # Build the demo through the job queue, so the jobs pages have a finished job to show.
+    with transaction(ws.sessions) as s:
+        jobs.enqueue(s, "demo.build", {"size": "tiny", "seed": 7, "anchor": "2026-11-01"})
+    assert jobs.run_pending(ws) == 1
+    _, admin_email = make_user(ws, Role.admin, "browser-admin@example.com")
+    _, viewer_email = make_user(ws, Role.viewer, "browser-viewer@example.com")
+
+    sock = _free_socket()
+    port = sock.getsockname()[1]
+    app = create_app(ws, start_worker=False)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or not thread.is_alive():
+            server.should_exit = True
+            pytest.fail("the uvicorn server did not answer /healthz")
+        time.sleep(0.05)
+    try:
+        yield Site(base_url, ws, admin_email, viewer_email)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+        ws.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def watch() -> Watch:
+    return Watch()
+
+
+@pytest.fixture
+def page(browser: Browser, watch: Watch) -> Iterator[Page]:
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(10_000)
+    p = context.new_page()
+    watch.attach(p)
+    yield p
+    context.close()
+
+
+def sign_in(page: Page, site: Site, email: str, password: str = PASSWORD) -> None:
+    """Sign in through the form with the keyboard only (the email field has the focus)."""
+    page.goto(site.url("/login"))
+    expect(page.locator("#email")).to_be_focused()
+    page.keyboard.type(email)
+    page.keyboard.press("Tab")
+    page.keyboard.type(password)
+    page.keyboard.press("Enter")
+
+
+def _db_counts(ws: Workspace) -> dict[str, str]:
+    with ws.sessions() as s:
+        summary = customers.summary(s)
+        accounts = s.scalar(select(func.count(Account.id))) or 0
+        arr = s.scalar(select(func.coalesce(func.sum(Account.arr), 0))) or 0
+        people = s.scalar(select(func.count(Person.id))) or 0
+    assert accounts == summary.accounts
+    return {
+        "Accounts": f"{accounts:,}",
+        "People in accounts": f"{people:,}",
+        "Total ARR": f"${arr:,.0f}",
+    }
+
+
+def test_sign_in_with_the_keyboard_lands_on_home(page: Page, site: Site, watch: Watch) -> None:
+    sign_in(page, site, site.admin_email)
+    page.wait_for_url(site.url("/"))
+    expect(page.locator("h1")).to_have_text("Browser Co")
+
+    labels = page.locator(".card-label").all_inner_texts()
+    values = page.locator(".card-value").all_inner_texts()
+    cards = dict(zip(labels, values, strict=True))
+    expected = _db_counts(site.ws)
+    assert int(expected["Accounts"]) == 40
+    for label, value in expected.items():
+        assert cards.get(label) == value, (label, cards)
+
+    main_nav = page.get_by_role("navigation", name="Main")
+    expect(main_nav.get_by_role("link", name="Accounts", exact=True)).to_be_visible()
+    header_links = [t.strip() for t in page.locator("header a").all_text_contents()]
+    for pillar in UNBUILT_PILLARS:
+        assert pillar not in header_links, f"nav advertises '{pillar}', which is not built yet"
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "home.png"), full_page=True)
+    assert watch.problems == []
+
+
+def test_wrong_password_shows_an_alert_and_stays_on_login(page: Page, site: Site) -> None:
+    sign_in(page, site, site.admin_email, "not the password")
+    alert = page.get_by_role("alert")
+    expect(alert).to_be_visible()
+    expect(alert).not_to_be_empty()
+    assert urlsplit(page.url).path == "/login"
+    expect(page.locator("#email")).to_have_value(site.admin_email)
+    expect(page.locator("#email")).to_have_attribute("aria-invalid", "true")
+
+
+def test_account_search_filters_the_table_in_place(page: Page, site: Site, watch: Watch) -> None:
+    sign_in(page, site, site.admin_email)
+    page.wait_for_url(site.url("/"))
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Accounts").click()
+    page.wait_for_url(site.url("/accounts"))
+    count = page.locator("#accounts-table > p.muted")
+    expect(count).to_have_text("40 accounts")
+
+    with site.ws.sessions() as s:
+        first = s.scalars(select(Account).order_by(Account.arr.desc()).limit(1)).one()
+        query = first.name.split()[0]
+        matching, total = customers.list_accounts(s, q=query, limit=50)
+    assert 0 < total < 40, f"'{query}' should match some accounts but not all"
+
+    page.evaluate("window.__noReload = true")
+    with page.expect_response(
+        lambda r: "/accounts?" in r.url and r.request.headers.get("hx-request") == "true"
+    ):
+        page.locator("#account-q").press_sequentially(query, delay=15)
+    expect(count).to_have_text(f"{total} accounts")
+    expect(page.locator("#accounts-table tbody tr")).to_have_count(total)
+    expect(page.locator("#accounts-table tbody")).to_contain_text(first.name)
+    assert page.evaluate("window.__noReload") is True, "the page reloaded instead of swapping"
+    assert f"q={query}" in page.url  # hx-push-url keeps the filter in the address
+    assert [m.name for m in matching]  # sanity: the service agrees there are matches
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "accounts.png"), full_page=True)
+    assert watch.problems == []
+
+
+def test_pages_load_cleanly(page: Page, site: Site, watch: Watch) -> None:
+    sign_in(page, site, site.admin_email)
+    page.wait_for_url(site.url("/"))
+    for path, heading in [
+        ("/", "Browser Co"),
+        ("/accounts", "Accounts"),
+        ("/teams", "Product teams"),
+        ("/jobs", "Jobs"),
+    ]:
+        response = page.goto(site.url(path), wait_until="networkidle")
+        assert response is not None and response.status == 200, path
+        expect(page.locator("h1")).to_have_text(heading)
+    expect(page.locator("main table")).to_contain_text("succeeded")
+
+    page.goto(site.url("/api/docs"), wait_until="networkidle")
+    title = page.locator(".swagger-ui .info .title")
+    expect(title).to_contain_text("productops")
+    expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "api-docs.png"))
+    assert watch.problems == []
+
+
+def test_viewer_gets_403_on_admin_pages_and_no_admin_links(
+    page: Page, site: Site, watch: Watch
+) -> None:
+    sign_in(page, site, site.viewer_email)
+    page.wait_for_url(site.url("/"))
+    menu = page.locator("header details.dropdown")
+    menu.locator("summary").click()
+    expect(menu.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(menu.get_by_role("link", name="Teams")).to_be_visible()
+    for label in ADMIN_LINKS:
+        expect(page.locator("header").get_by_role("link", name=label, exact=True)).to_have_count(0)
+
+    response = page.goto(site.url("/admin/users"))
+    assert response is not None and response.status == 403
+    expect(page.get_by_role("alert")).to_contain_text("may not do this")
+    expect(page.locator("main")).not_to_contain_text(site.admin_email)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "forbidden.png"))
+    # The 403 itself is logged by chromium as a failed resource load; nothing else may be.
+    assert [p for p in watch.problems if "403" not in p] == []
+
+
+def test_sign_out_from_the_user_menu(page: Page, site: Site) -> None:
+    sign_in(page, site, site.admin_email)
+    page.wait_for_url(site.url("/"))
+    menu = page.locator("header details.dropdown")
+    menu.locator("summary").click()
+    for label in ADMIN_LINKS:
+        expect(menu.get_by_role("link", name=label, exact=True)).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "user-menu.png"))
+    menu.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(site.url("/login"))
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+    page.goto(site.url("/"))
+    assert urlsplit(page.url).path == "/login"
+    expect(page.locator("#email")).to_be_visible()
