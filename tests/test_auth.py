@@ -162,3 +162,20 @@ def test_every_user_change_is_in_the_audit_log(workspace: Workspace) -> None:
         assert entry is not None
         assert entry.actor.startswith(f"user:{admin.user_id}:")
         assert entry.detail == {"from": "viewer", "to": "editor"}
+
+
+def test_rotating_the_secret_key_signs_everyone_out(workspace: Workspace) -> None:
+    user = sign_in(workspace, Role.viewer)
+    assert user.client.get("/").status_code == 200
+    workspace.settings.secret_key = "a-brand-new-secret-key-for-this-workspace"
+    assert user.client.get("/").status_code == 303
+
+
+def test_a_stored_session_hash_alone_does_not_sign_in(workspace: Workspace) -> None:
+    sign_in(workspace, Role.viewer)
+    with workspace.sessions() as s:
+        row = s.scalar(select(LoginSession))
+        assert row is not None
+    thief = TestClient(create_app(workspace), follow_redirects=False)
+    thief.cookies.set("po_session", row.token_hash)
+    assert thief.get("/").status_code == 303

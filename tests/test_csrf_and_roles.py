@@ -176,3 +176,21 @@ def test_input_models_cannot_set_server_owned_fields(workspace: Workspace) -> No
         },
     )
     assert r.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "needle"),
+    [
+        ("/api/v1/users", {"email": "not-an-email", "password": "p" * 12}, "not an email"),
+        ("/api/v1/teams", {"name": "   "}, "a team needs a name"),
+    ],
+)
+def test_bad_input_is_422_with_the_reason(
+    workspace: Workspace, path: str, body: dict[str, str], needle: str
+) -> None:
+    key = api_key(workspace, "admin")
+    r = TestClient(create_app(workspace)).post(
+        path, json=body, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert r.status_code == 422
+    assert needle in r.json()["detail"]

@@ -122,3 +122,16 @@ def test_demo_command_builds_once_and_prints_fresh_credentials(tmp_path: Path) -
         assert s.scalar(select(func.count(Account.id))) == 40  # not built twice
         auth.authenticate(s, second["email"], second["password"])
     ws.close()
+
+
+def test_an_unfinished_demo_is_not_taken_for_a_built_one(tmp_path: Path) -> None:
+    from productops.core import auth as core_auth
+    from productops.core.db import transaction
+
+    ws = init_workspace(tmp_path / "half")
+    with transaction(ws.sessions) as s:  # as if a build stopped after creating users
+        core_auth.create_user(s, "admin@demo.productops.dev", "A", "x" * 12, "admin")
+    ws.close()
+    r = CliRunner().invoke(cli, ["demo", str(tmp_path / "half"), "--no-serve", "--size", "tiny"])
+    assert r.exit_code == 1
+    assert "unfinished demo build" in r.output

@@ -127,12 +127,18 @@ def demo(
     from productops.core.db import transaction
     from productops.core.models import User
     from productops.core.workspace import init_workspace
+    from productops.demo import demo_state
     from productops.demo.company import DEMO_ADMIN_EMAIL
 
     ws = init_workspace(directory, name="Acme Cloud (demo)")
-    with ws.sessions() as s:
-        built = s.scalar(select(User.id).where(User.email == DEMO_ADMIN_EMAIL)) is not None
-    if not built:
+    state = demo_state(ws)
+    if state == "incomplete":
+        ws.close()
+        fail(
+            f"{directory} holds an unfinished demo build or other data: delete the folder "
+            "(or choose another) and run `productops demo` again"
+        )
+    if state == "empty":
         from productops.core.cli import run_job_with_progress
 
         run_job_with_progress(ws, "demo.build", {"seed": seed, "size": size}, quiet=as_json)

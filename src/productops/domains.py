@@ -1,6 +1,7 @@
-"""The rooms of productops. Each domain is a package; the shell discovers what it offers
-(job handlers, web routes, navigation entries, CLI groups, demo steps) from here, so that a
-new pillar lands by adding its name to `DOMAINS`."""
+"""The rooms of productops. Each domain is a package; the shell discovers its web routes
+(`routes.register(app)`, which also adds navigation entries and home cards) and its job
+handlers (`tasks`) from here. CLI groups are added in `productops/cli.py` and demo steps in
+`productops.demo.STEP_MODULES`."""
 
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ from productops.core.db import utcnow
 from productops.core.errors import (
     AuthenticationFailed,
     Conflict,
+    InvalidInput,
     NotFound,
     PermissionDenied,
     RateLimited,
@@ -122,13 +123,13 @@ def principal_for_user(user: User, csrf_token: str | None = None) -> Principal:
 def normalise_email(email: str) -> str:
     email = email.strip().lower()
     if "@" not in email or len(email) > 320 or email.startswith("@") or email.endswith("@"):
-        raise ValueError(f"'{email}' is not an email address")
+        raise InvalidInput(f"'{email}' is not an email address")
     return email
 
 
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+        raise InvalidInput(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
     return _hasher.hash(password)
 
 
@@ -271,17 +272,24 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _session_hash(secret_key: str, token: str) -> str:
+    # Keyed with the workspace secret: rotating the secret signs everyone out, and a copy of
+    # the database alone cannot be matched against cookies.
+    return hmac.new(secret_key.encode(), token.encode(), hashlib.sha256).hexdigest()
+
+
 def start_session(
     session: Session,
     user: User,
     max_age_hours: int,
+    secret_key: str,
     ip: str | None = None,
     user_agent: str | None = None,
 ) -> tuple[str, LoginSession]:
-    """A new browser session; returns the cookie token (shown once, stored hashed)."""
+    """A new browser session; returns the cookie token (shown once, stored as a keyed hash)."""
     token = secrets.token_urlsafe(32)
     row = LoginSession(
-        token_hash=_sha256(token),
+        token_hash=_session_hash(secret_key, token),
         user_id=user.id,
         csrf_token=secrets.token_urlsafe(32),
         expires_at=utcnow() + dt.timedelta(hours=max_age_hours),
@@ -293,18 +301,22 @@ def start_session(
     return token, row
 
 
-def session_for_token(session: Session, token: str) -> LoginSession | None:
+def session_for_token(session: Session, token: str, secret_key: str) -> LoginSession | None:
     """The live session behind a cookie, or None when unknown, expired or the user is off."""
     if not token or len(token) > 200:
         return None
-    row = session.scalar(select(LoginSession).where(LoginSession.token_hash == _sha256(token)))
+    row = session.scalar(
+        select(LoginSession).where(LoginSession.token_hash == _session_hash(secret_key, token))
+    )
     if row is None or row.expires_at <= utcnow() or not row.user.is_active:
         return None
     return row
 
 
-def end_session(session: Session, token: str) -> None:
-    session.execute(delete(LoginSession).where(LoginSession.token_hash == _sha256(token)))
+def end_session(session: Session, token: str, secret_key: str) -> None:
+    session.execute(
+        delete(LoginSession).where(LoginSession.token_hash == _session_hash(secret_key, token))
+    )
 
 
 def csrf_matches(expected: str | None, given: str | None) -> bool:

@@ -15,6 +15,10 @@ class SettingsError(ProductOpsError):
     """A setting is missing, malformed or unsafe."""
 
 
+class InvalidInput(ProductOpsError, ValueError):
+    """A value given by the user is not acceptable (the message says which and why)."""
+
+
 class NotFound(ProductOpsError):
     """The thing asked for does not exist (or is not visible to the caller)."""
 

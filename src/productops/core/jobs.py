@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STALE_AFTER = dt.timedelta(minutes=5)
+HEARTBEAT_EVERY = dt.timedelta(seconds=30)
 
 
 class JobContext:
@@ -61,6 +62,10 @@ class JobContext:
             values["progress_total"] = total
         if message is not None:
             values["message"] = message[:2000]
+        self.write(values)
+
+    def write(self, values: dict[str, Any]) -> None:
+        """Best-effort update of this job's row (progress, heartbeat)."""
         engine = self.workspace.engine
         sqlite = engine.dialect.name == "sqlite"
         try:
@@ -75,7 +80,7 @@ class JobContext:
                     if sqlite and raw is not None:
                         raw.execute("PRAGMA busy_timeout=10000")
         except OperationalError:
-            log.debug("progress of job %s skipped: database busy", self.job_id)
+            log.debug("update of job %s skipped: database busy", self.job_id)
 
 
 Handler = Callable[[JobContext], dict[str, Any] | None]
@@ -169,6 +174,14 @@ def run_job(workspace: Workspace, job_id: int) -> Job:
         job = get_job(s, job_id)
         kind, params = job.kind, dict(job.params)
     ctx = JobContext(workspace, job_id, params)
+    # A heartbeat of its own, so a handler that is busy for long is not taken for dead.
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(HEARTBEAT_EVERY.total_seconds()):
+            ctx.write({"heartbeat_at": utcnow()})
+
+    threading.Thread(target=beat, name=f"job-{job_id}-heartbeat", daemon=True).start()
     try:
         handler = kinds[kind].handler
         result = handler(ctx) or {}
@@ -189,6 +202,8 @@ def run_job(workspace: Workspace, job_id: int) -> Job:
             job.finished_at = utcnow()
             if job.progress_total is not None:
                 job.progress_done = job.progress_total
+    finally:
+        done.set()
     with workspace.sessions() as s:
         return get_job(s, job_id)
 

@@ -147,6 +147,7 @@ def login(
         db,
         user,
         settings.session_max_age_hours,
+        settings.secret_key,
         ip=client_ip(request),
         user_agent=request.headers.get("user-agent"),
     )
@@ -171,7 +172,7 @@ def login(
 def logout(request: Request, db: DbDep) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        auth.end_session(db, token)
+        auth.end_session(db, token, workspace_of(request).settings.secret_key)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     name: str = Field(default="productops", description="Shown in the page header.")
     secret_key: str = Field(
         default=DEFAULT_SECRET_KEY,
-        description="Signs session cookies and CSRF tokens. `init` writes a random one.",
+        description="Keys the stored hashes of session tokens (rotating it signs everyone "
+        "out). `init` writes a random one; serving beyond loopback refuses the default.",
     )
     database_url: str = Field(
         default="",

@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from productops.core import audit
-from productops.core.errors import Conflict, NotFound
+from productops.core.errors import Conflict, InvalidInput, NotFound
 from productops.core.models import Team, TeamMember, User
 
 
@@ -15,7 +15,7 @@ def create_team(session: Session, name: str, description: str = "", actor: str =
     """Add a product team; names are unique."""
     team = Team(name=name.strip(), description=description.strip())
     if not team.name:
-        raise ValueError("a team needs a name")
+        raise InvalidInput("a team needs a name")
     session.add(team)
     try:
         with session.begin_nested():

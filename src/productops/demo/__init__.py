@@ -137,6 +137,24 @@ class _StepReporter:
         self.report(self.base + done * self.weight, self.total, message or self.title)
 
 
+def demo_state(workspace: Workspace) -> str:
+    """`built` (a demo build finished), `incomplete` (one started and did not finish, or the
+    workspace holds other data) or `empty`."""
+    from sqlalchemy import func, select
+
+    from productops.core.models import Job, JobStatus, User
+
+    with workspace.sessions() as s:
+        finished = s.scalar(
+            select(func.count(Job.id)).where(
+                Job.kind == "demo.build", Job.status == JobStatus.succeeded
+            )
+        )
+        if finished:
+            return "built"
+        return "incomplete" if s.scalar(select(func.count(User.id))) else "empty"
+
+
 @dataclass(frozen=True)
 class DemoResult:
     steps: dict[str, dict[str, Any]]

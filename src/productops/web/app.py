@@ -18,6 +18,7 @@ from productops import __version__, domains
 from productops.core.errors import (
     AuthenticationFailed,
     Conflict,
+    InvalidInput,
     NotFound,
     PermissionDenied,
     ProductOpsError,
@@ -44,6 +45,7 @@ _STATUS: dict[type[ProductOpsError], int] = {
     PermissionDenied: 403,
     AuthenticationFailed: 401,
     RateLimited: 429,
+    InvalidInput: 422,
 }
 
 

@@ -42,7 +42,8 @@ def get_db(request: Request) -> Iterator[Session]:
         yield session
 
 
-DbDep = Annotated[Session, Depends(get_db)]
+# scope="function": the transaction commits before the response is sent, so a 2xx means stored.
+DbDep = Annotated[Session, Depends(get_db, scope="function")]
 
 
 def client_ip(request: Request) -> str | None:
@@ -72,7 +73,7 @@ def get_principal(request: Request, db: DbDep) -> Principal | None:
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
-            row = auth.session_for_token(db, cookie)
+            row = auth.session_for_token(db, cookie, workspace_of(request).settings.secret_key)
             if row is not None:
                 principal = auth.principal_for_user(row.user, row.csrf_token)
     request.state.principal = principal
@@ -142,7 +143,7 @@ async def csrf_protect(request: Request) -> None:
     else:
         ws = workspace_of(request)
         with ws.sessions() as db:
-            row = auth.session_for_token(db, session_cookie or "")
+            row = auth.session_for_token(db, session_cookie or "", ws.settings.secret_key)
             expected = row.csrf_token if row is not None else request.cookies.get(LOGIN_CSRF_COOKIE)
     if not auth.csrf_matches(expected, given):
         raise CsrfError
