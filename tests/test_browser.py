@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,6 +206,18 @@ def _db_counts(ws: Workspace) -> dict[str, str]:
     }
 
 
+def _a_search_matching_several(ws: Workspace) -> tuple[str, int, list[str]]:
+    """The commonest last word of the demo's account names ('Ltd', 'Inc', ...): it matches
+    several accounts but not all of them."""
+    with ws.sessions() as s:
+        names = s.scalars(select(Account.name)).all()
+        words = Counter(n.split()[-1] for n in names if " " in n)
+        query = words.most_common(1)[0][0]
+        rows, total = customers.list_accounts(s, q=query, limit=100)
+    assert 1 < total < len(names), f"'{query}' should match several accounts but not all"
+    return query, total, [a.name for a in rows]
+
+
 def test_sign_in_with_the_keyboard_lands_on_home(page: Page, site: Site, watch: Watch) -> None:
     sign_in(page, site, site.admin_email)
     page.wait_for_url(site.url("/"))
@@ -247,11 +260,7 @@ def test_account_search_filters_the_table_in_place(page: Page, site: Site, watch
     count = page.locator("#accounts-table > p.muted")
     expect(count).to_have_text("40 accounts")
 
-    with site.ws.sessions() as s:
-        first = s.scalars(select(Account).order_by(Account.arr.desc()).limit(1)).one()
-        query = first.name.split()[0]
-        matching, total = customers.list_accounts(s, q=query, limit=50)
-    assert 0 < total < 40, f"'{query}' should match some accounts but not all"
+    query, total, expected_names = _a_search_matching_several(site.ws)
 
     page.evaluate("window.__noReload = true")
     with page.expect_response(
@@ -260,14 +269,35 @@ def test_account_search_filters_the_table_in_place(page: Page, site: Site, watch
         page.locator("#account-q").press_sequentially(query, delay=15)
     expect(count).to_have_text(f"{total} accounts")
     expect(page.locator("#accounts-table tbody tr")).to_have_count(total)
-    expect(page.locator("#accounts-table tbody")).to_contain_text(first.name)
+    names = page.locator("#accounts-table tbody tr td:first-child a").all_inner_texts()
+    assert sorted(names) == sorted(expected_names)
     assert page.evaluate("window.__noReload") is True, "the page reloaded instead of swapping"
     assert f"q={query}" in page.url  # hx-push-url keeps the filter in the address
-    assert [m.name for m in matching]  # sanity: the service agrees there are matches
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "accounts.png"), full_page=True)
     assert watch.problems == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="app bug: /accounts answers htmx requests with a bare table fragment on the same URL "
+    "without 'Vary: HX-Request', so after a search (hx-push-url) and a full navigation away, "
+    "Back shows the cached fragment: no layout, no styles (see htmx docs, 'Caching')",
+)
+def test_back_after_a_search_shows_the_whole_page(page: Page, site: Site) -> None:
+    sign_in(page, site, site.admin_email)
+    page.wait_for_url(site.url("/"))
+    page.goto(site.url("/accounts"))
+    query, total, _ = _a_search_matching_several(site.ws)
+    with page.expect_response(lambda r: r.request.headers.get("hx-request") == "true"):
+        page.locator("#account-q").press_sequentially(query, delay=15)
+    expect(page.locator("#accounts-table > p.muted")).to_have_text(f"{total} accounts")
+    page.goto(site.url("/teams"))
+    page.go_back()
+    assert f"q={query}" in page.url
+    expect(page.locator("header nav")).to_have_count(1, timeout=3_000)
+    expect(page.locator("h1")).to_have_text("Accounts")
 
 
 def test_pages_load_cleanly(page: Page, site: Site, watch: Watch) -> None:

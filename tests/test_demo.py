@@ -135,3 +135,33 @@ def test_an_unfinished_demo_is_not_taken_for_a_built_one(tmp_path: Path) -> None
     r = CliRunner().invoke(cli, ["demo", str(tmp_path / "half"), "--no-serve", "--size", "tiny"])
     assert r.exit_code == 1
     assert "unfinished demo build" in r.output
+
+
+def test_demo_events_have_real_shapes(sqlite_workspace: Workspace) -> None:
+    from productops.analytics import store
+
+    demo.build_demo(sqlite_workspace, seed=5, anchor=ANCHOR, scale=demo.DemoScale.named("tiny"))
+    with store.reader(sqlite_workspace.settings.events_file) as con:
+        total, first, last = con.execute("SELECT count(*), min(ts), max(ts) FROM events").fetchone()
+        assert total > 20_000
+        assert (last - first).days >= 180 and last.date() < ANCHOR
+        weekday, weekend = con.execute(
+            "SELECT count(*) FILTER (WHERE isodow(ts) <= 5) / 5, "
+            "count(*) FILTER (WHERE isodow(ts) > 5) / 2 FROM events"
+        ).fetchone()
+        assert weekend < 0.5 * weekday  # weekly seasonality
+        adoption = dict(
+            con.execute(
+                """SELECT p.properties->>'plan',
+                      count(DISTINCT e.person_id) FILTER (WHERE e.event = 'Report Created')
+                      / count(DISTINCT e.person_id)
+               FROM events_resolved e JOIN persons p USING (person_id) GROUP BY 1"""
+            ).fetchall()
+        )
+        assert adoption["enterprise"] > adoption["free"]  # features differ by plan
+        merged = con.execute(
+            "SELECT count(DISTINCT person_id) FROM events_resolved WHERE event IN "
+            "('Landing Page Viewed', 'Signed Up')"
+        ).fetchone()[0]
+        signups = con.execute("SELECT count(*) FROM events WHERE event = 'Signed Up'").fetchone()[0]
+        assert signups > 0 and merged == signups  # anonymous visits count as the same person

@@ -17,7 +17,7 @@ import numpy as np
 
 from productops.core.workspace import Workspace
 
-STEP_MODULES = ("productops.demo.company",)
+STEP_MODULES = ("productops.demo.company", "productops.demo.analytics")
 
 Progress = Callable[[int, int | None, str], None]
 

@@ -189,6 +189,12 @@ TEAMS = (
 )
 
 
+def _joined_after(rng: Any, span: float) -> float:
+    """Days after the account started that a person joined: most join early, some later."""
+    days = float(rng.expovariate(1 / 120))
+    return days if days < span else float(rng.uniform(0, span))
+
+
 def _pick(rng: Any, weighted: tuple[tuple[str, float], ...]) -> str:
     names = [w[0] for w in weighted]
     weights = [w[1] for w in weighted]
@@ -306,7 +312,7 @@ def make_people(ctx: DemoContext) -> dict[str, Any]:
                         "country": rng.choice(_COUNTRIES[account["region"]]),
                     },
                     "created_at": account["created_at"]
-                    + dt.timedelta(days=min(span, rng.expovariate(1 / 120))),
+                    + dt.timedelta(days=_joined_after(rng, span)),
                 }
             )
             if len(batch) >= 5000:

@@ -1,0 +1,272 @@
+"""Six months of product events for the demo company, with real shapes: weekday seasonality,
+features adopted differently by plan, sign-ups that start anonymous and are then identified,
+and a retention curve that drops and then flattens."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from sqlalchemy import select
+
+from productops.analytics import store
+from productops.customers.models import Account, Person
+from productops.demo import DemoContext, demo_step
+
+DAYS = 182
+# event name -> (share of an active day's events, adoption multiplier by plan)
+FEATURES: dict[str, tuple[float, dict[str, float]]] = {
+    "Page Viewed": (0.34, {}),
+    "Dashboard Viewed": (0.18, {}),
+    "Search Performed": (0.10, {}),
+    "Report Created": (0.08, {"free": 0.2, "starter": 0.6, "growth": 1.0, "enterprise": 1.6}),
+    "Comment Added": (0.09, {"free": 0.6, "starter": 1.0, "growth": 1.2, "enterprise": 1.2}),
+    "Invite Sent": (0.03, {"free": 1.4, "starter": 1.2, "growth": 0.9, "enterprise": 0.6}),
+    "Export Downloaded": (0.05, {"free": 0.1, "starter": 0.5, "growth": 1.0, "enterprise": 1.8}),
+    "Integration Connected": (
+        0.02,
+        {"free": 0.0, "starter": 0.4, "growth": 1.0, "enterprise": 1.5},
+    ),
+    "Mobile Session": (0.07, {}),
+    "Automation Run": (0.04, {"free": 0.0, "starter": 0.2, "growth": 1.0, "enterprise": 2.0}),
+}
+# long-run share of weeks a person stays active, by plan (the floor of the retention curve)
+STICKINESS = {"free": 0.10, "starter": 0.22, "growth": 0.32, "enterprise": 0.45}
+WEEKDAY = np.array([1.0, 1.05, 1.05, 1.0, 0.9, 0.3, 0.25])  # Monday first
+
+
+def _people(ctx: DemoContext) -> dict[str, Any]:
+    with ctx.workspace.sessions() as s:
+        rows = s.execute(
+            select(
+                Person.external_id,
+                Person.created_at,
+                Person.traits,
+                Account.external_id,
+                Account.plan,
+                Account.segment,
+                Account.region,
+                Account.name,
+                Account.arr,
+                Account.traits,
+            )
+            .join(Account, Person.account_id == Account.id)
+            .order_by(Person.id)
+        ).all()
+    return {"rows": rows}
+
+
+@demo_step("analytics.events", "Six months of product events", after=("company.people",), weight=6)
+def make_events(ctx: DemoContext) -> dict[str, Any]:
+    rng = ctx.np_rng("analytics.events")
+    rows = _people(ctx)["rows"]
+    n = len(rows)
+    end = ctx.anchor_datetime.replace(tzinfo=None)
+    start = end - dt.timedelta(days=DAYS)
+    plans = np.array([r[4] for r in rows])
+    created = np.array([r[1].replace(tzinfo=None) for r in rows], dtype="datetime64[s]")
+    created_day = ((created - np.datetime64(start, "s")) // np.timedelta64(1, "D")).astype(int)
+    ctx.progress(50, None, "Choosing who is active when")
+
+    # Activity: strong in the first weeks after sign-up, decaying to a plan-specific floor.
+    floor = np.vectorize(STICKINESS.get)(plans).astype(float)
+    person_factor = rng.gamma(2.0, 0.5, n)  # some people use the product far more than others
+    days = np.arange(DAYS)
+    age_weeks = np.clip((days[None, :] - created_day[:, None]) / 7.0, 0, None)
+    weekly_active = floor[:, None] + (0.85 - floor[:, None]) * np.exp(-age_weeks / 2.5)
+    # 1970-01-01 was a Thursday, so +3 makes Monday 0.
+    weekday = WEEKDAY[((np.datetime64(start.date(), "D") + days).astype(int) + 3) % 7]
+    intensity = np.minimum(person_factor, 2.5)[:, None]
+    p_day = np.clip(weekly_active * 0.42 * weekday[None, :] * intensity, 0, 0.95)
+    p_day[days[None, :] < created_day[:, None]] = 0.0
+    active = rng.random((n, DAYS)) < p_day
+    person_idx, day_idx = np.nonzero(active)
+    ctx.progress(250, None, "Drawing events")
+
+    per_day = rng.poisson(2.2 + 1.2 * np.minimum(person_factor[person_idx], 3), len(person_idx)) + 1
+    ev_person = np.repeat(person_idx, per_day)
+    ev_day = np.repeat(day_idx, per_day)
+    total = len(ev_person)
+    names = list(FEATURES)
+    base = np.array([FEATURES[e][0] for e in names])
+    ev_code = np.empty(total, dtype=np.int16)
+    for plan in STICKINESS:
+        weights = base * np.array([FEATURES[e][1].get(plan, 1.0) for e in names])
+        weights /= weights.sum()
+        mask = plans[ev_person] == plan
+        ev_code[mask] = rng.choice(len(names), size=int(mask.sum()), p=weights)
+    seconds = rng.normal(14 * 3600, 3 * 3600, total).clip(0, 86399).astype(np.int64)
+    ts = (
+        np.datetime64(start, "s")
+        + ev_day.astype("timedelta64[D]")
+        + seconds.astype("timedelta64[s]")
+    )
+    ctx.progress(450, None, f"Writing {total:,} events")
+
+    people = pa.table(
+        {
+            "idx": pa.array(np.arange(n)),
+            "person_id": [r[0] for r in rows],
+            "account_id": [r[3] for r in rows],
+            "plan": plans.tolist(),
+        }
+    )
+    events = pa.table(
+        {
+            "n": pa.array(np.arange(total, dtype=np.int64)),
+            "idx": pa.array(ev_person.astype(np.int64)),
+            "code": pa.array(ev_code.astype(np.int32)),
+            "ts": pa.array(ts.astype("datetime64[us]")),
+        }
+    )
+    event_names = pa.table(
+        {"code": pa.array(np.arange(len(names), dtype=np.int32)), "event": names}
+    )
+    con = store.connect(ctx.workspace.settings.events_file)
+    try:
+        con.register("demo_people", people)
+        con.register("demo_events", events)
+        con.register("demo_names", event_names)
+        con.execute("BEGIN TRANSACTION")
+        con.execute(
+            """
+            INSERT INTO events
+            SELECT 'demo-' || e.n, nm.event, 'track', e.ts, e.ts + INTERVAL 2 SECOND,
+                   p.person_id, p.person_id, NULL, p.account_id,
+                   CASE WHEN e.n % 3 = 0 THEN 'posthog' ELSE 'segment' END,
+                   json_object('plan', p.plan,
+                               'platform', CASE WHEN nm.event = 'Mobile Session' THEN 'ios'
+                                                ELSE 'web' END)
+            FROM demo_events e JOIN demo_people p USING (idx) JOIN demo_names nm USING (code)
+            """
+        )
+        ctx.progress(750, None, "Sign-up journeys and profiles")
+        signups = _signup_journeys(ctx, con, rows, created, start)
+        _profiles(con, rows, end)
+        con.execute("COMMIT")
+        con.execute("CHECKPOINT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.close()
+    return {"events": int(total) + signups, "people_active": len(np.unique(person_idx))}
+
+
+def _signup_journeys(
+    ctx: DemoContext, con: Any, rows: list[Any], created: Any, start: dt.datetime
+) -> int:
+    """People who signed up inside the window first browse anonymously, then sign up and are
+    identified, so funnels count each of them once."""
+    rng = ctx.rng("analytics.signups")
+    in_window = [i for i, c in enumerate(created) if c >= np.datetime64(start, "s")]
+    out: list[store.Event] = []
+    identities: list[tuple[str, str, dt.datetime]] = []
+    for i in in_window:
+        person_id = rows[i][0]
+        signed_up = created[i].astype(dt.datetime)
+        anon = f"anon-{person_id}"
+        for k, page in enumerate(("Landing Page Viewed", "Pricing Viewed")):
+            if k == 1 and rng.random() < 0.35:
+                break
+            at = signed_up - dt.timedelta(minutes=rng.randint(5, 600) * (2 - k))
+            out.append(
+                store.Event(
+                    event_id=f"demo-anon-{person_id}-{k}",
+                    event=page,
+                    type="page",
+                    ts=at,
+                    received_at=at,
+                    distinct_id=anon,
+                    anonymous_id=anon,
+                    source="segment",
+                    properties={
+                        "utm_source": rng.choice(["google", "linkedin", "direct", "newsletter"])
+                    },
+                )
+            )
+        out.append(
+            store.Event(
+                event_id=f"demo-signup-{person_id}",
+                event="Signed Up",
+                type="track",
+                ts=signed_up,
+                received_at=signed_up,
+                distinct_id=person_id,
+                user_id=person_id,
+                anonymous_id=anon,
+                account_id=rows[i][3],
+                source="segment",
+                properties={"plan": rows[i][4]},
+            )
+        )
+        identities.append((anon, person_id, signed_up))
+    if out:
+        store.append_arrow(con, store.events_to_arrow(out), windowed=False)
+    if identities:
+        con.register(
+            "demo_ids",
+            pa.table(
+                {
+                    "distinct_id": [a for a, _, _ in identities],
+                    "person_id": [p for _, p, _ in identities],
+                    "created_at": pa.array([t for _, _, t in identities], pa.timestamp("us")),
+                }
+            ),
+        )
+        con.execute("INSERT INTO identities SELECT * FROM demo_ids ON CONFLICT DO NOTHING")
+    return len(out)
+
+
+def _profiles(con: Any, rows: list[Any], now: dt.datetime) -> None:
+    import json
+
+    persons = pa.table(
+        {
+            "person_id": [r[0] for r in rows],
+            "account_id": [r[3] for r in rows],
+            "properties": [
+                json.dumps(
+                    {
+                        "plan": r[4],
+                        "segment": r[5],
+                        "region": r[6],
+                        "country": r[2].get("country"),
+                        "job_title": r[2].get("job_title"),
+                    }
+                )
+                for r in rows
+            ],
+            "first_seen": pa.array([r[1].replace(tzinfo=None) for r in rows], pa.timestamp("us")),
+        }
+    )
+    accounts: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        accounts.setdefault(
+            r[3],
+            {
+                "name": r[7],
+                "plan": r[4],
+                "segment": r[5],
+                "region": r[6],
+                "arr": float(r[8]),
+                **r[9],
+            },
+        )
+    acct = pa.table(
+        {"account_id": list(accounts), "properties": [json.dumps(v) for v in accounts.values()]}
+    )
+    con.register("demo_persons", persons)
+    con.register("demo_accounts", acct)
+    con.execute(
+        "INSERT INTO persons SELECT person_id, account_id, properties::JSON, first_seen, "
+        "? FROM demo_persons ON CONFLICT DO NOTHING",
+        [now],
+    )
+    con.execute(
+        "INSERT INTO accounts SELECT account_id, properties::JSON, ? FROM demo_accounts "
+        "ON CONFLICT DO NOTHING",
+        [now],
+    )
