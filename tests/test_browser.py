@@ -279,12 +279,6 @@ def test_account_search_filters_the_table_in_place(page: Page, site: Site, watch
     assert watch.problems == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app bug: /accounts answers htmx requests with a bare table fragment on the same URL "
-    "without 'Vary: HX-Request', so after a search (hx-push-url) and a full navigation away, "
-    "Back shows the cached fragment: no layout, no styles (see htmx docs, 'Caching')",
-)
 def test_back_after_a_search_shows_the_whole_page(page: Page, site: Site) -> None:
     sign_in(page, site, site.admin_email)
     page.wait_for_url(site.url("/"))

@@ -86,6 +86,7 @@ class Principal:
     role: Role | None = None
     scope: Scope | None = None
     csrf_token: str | None = None
+    display_name: str = ""
 
     @property
     def actor(self) -> str:
@@ -114,6 +115,7 @@ def principal_for_user(user: User, csrf_token: str | None = None) -> Principal:
         permissions=ROLE_PERMISSIONS[user.role],
         role=user.role,
         csrf_token=csrf_token,
+        display_name=user.name,
     )
 
 

@@ -55,9 +55,17 @@ def accounts_page(
         "segments": service.distinct_values(db, "segment"),
         "by_plan": service.arr_by(db, "plan"),
     }
-    if request.headers.get("hx-request") == "true":
-        return render(request, "customers/accounts_table.html", context)
-    return render(request, "customers/accounts.html", context)
+    fragment = request.headers.get("hx-request") == "true" and not request.headers.get(
+        "hx-history-restore-request"
+    )
+    response = render(
+        request,
+        "customers/accounts_table.html" if fragment else "customers/accounts.html",
+        context,
+    )
+    # The same URL answers a page or a fragment: caches (and Back) must keep them apart.
+    response.headers["Vary"] = "HX-Request, HX-History-Restore-Request"
+    return response
 
 
 @pages.get("/accounts/{account_id}")

@@ -49,6 +49,16 @@ _STATUS: dict[type[ProductOpsError], int] = {
 }
 
 
+_TITLES = {
+    401: "Sign in first",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict",
+    422: "Check the input",
+    429: "Too many attempts",
+}
+
+
 def _wants_json(request: Request) -> bool:
     path = request.url.path
     return path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
@@ -126,7 +136,7 @@ def create_app(workspace: Workspace, *, start_worker: bool = False) -> FastAPI:
         return render(
             request,
             "error.html",
-            {"title": "Something is off", "message": str(exc)},
+            {"title": _TITLES.get(status, "Something is off"), "message": str(exc)},
             status_code=status,
         )
 

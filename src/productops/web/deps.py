@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from productops.core import auth
@@ -83,7 +84,15 @@ def get_principal(request: Request, db: DbDep) -> Principal | None:
 OptionalPrincipal = Annotated[Principal | None, Depends(get_principal)]
 
 
-def api_principal(principal: OptionalPrincipal) -> Principal:
+# Declares the Bearer scheme in the OpenAPI document (Swagger's "Authorize" button); the
+# key itself is checked in get_principal.
+_bearer_scheme = HTTPBearer(auto_error=False, description="An API key: po_<prefix>_<secret>")
+
+
+def api_principal(
+    principal: OptionalPrincipal,
+    _scheme: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)] = None,
+) -> Principal:
     if principal is None:
         raise AuthenticationFailed("send an API key as 'Authorization: Bearer <key>' or sign in")
     return principal
