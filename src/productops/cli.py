@@ -11,6 +11,9 @@ from typing import Annotated, Any
 
 import typer
 
+from productops.analytics.catalog_cli import metrics_app
+from productops.analytics.catalog_cli import sql as sql_command
+from productops.analytics.cli import events_app
 from productops.core.cli import apikey_app, jobs_app, user_app
 
 app = typer.Typer(
@@ -24,6 +27,9 @@ app = typer.Typer(
 app.add_typer(user_app, name="user")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(events_app, name="events")
+app.add_typer(metrics_app, name="metrics")
+app.command("sql")(sql_command)
 
 WorkspaceDir = Annotated[Path, typer.Argument(help="The workspace folder.")]
 DEFAULT_DEMO_DIR = Path("demo-workspace")

@@ -11,6 +11,7 @@ from types import ModuleType
 DOMAINS: tuple[str, ...] = (
     "productops.core",
     "productops.customers",
+    "productops.analytics",
     "productops.demo",
 )
 

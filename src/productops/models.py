@@ -1,5 +1,6 @@
 """Every domain's tables, imported in one place so Alembic and `create_all` see them all."""
 
+from productops.analytics.models import Dashboard
 from productops.core.models import (
     ApiKey,
     AuditEvent,
@@ -16,6 +17,7 @@ __all__ = [
     "Account",
     "ApiKey",
     "AuditEvent",
+    "Dashboard",
     "Job",
     "LoginAttempt",
     "LoginSession",

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -146,10 +146,20 @@ class AppendResult:
         return self.received - self.inserted
 
 
-def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+# The writer a server process keeps open never needs to read files or the network, so it
+# runs without (which also sandboxes SQL-console queries that run on its cursors).
+NO_EXTERNAL_ACCESS = {"enable_external_access": False}
+# Read-only connections use one configuration everywhere (DuckDB refuses to open the same file
+# twice in a process with different settings): no files, no network, no Python-variable scans.
+READ_ONLY_CONFIG = {"enable_external_access": False, "python_enable_replacements": False}
+
+
+def connect(
+    path: Path, read_only: bool = False, config: dict[str, Any] | None = None
+) -> duckdb.DuckDBPyConnection:
     """Open the event store, creating its tables when writable."""
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(str(path), read_only=read_only, config=dict(config or {}))
     except duckdb.IOException as exc:
         raise EventStoreError(
             f"cannot open {path}: {exc}. Another process (probably `productops serve`) owns "
@@ -189,8 +199,16 @@ def append_arrow(con: duckdb.DuckDBPyConnection, batch: pa.Table, windowed: bool
     against stored events only reads events near the batch's time range (cheap for live
     ingest); bulk imports of old data pass `windowed=False`.
     """
+    return len(append_arrow_ids(con, batch, windowed))
+
+
+def append_arrow_ids(
+    con: duckdb.DuckDBPyConnection, batch: pa.Table, windowed: bool = True
+) -> list[str]:
+    """Like `append_arrow`, but returns the event ids that were inserted."""
     if batch.num_rows == 0:
-        return 0
+        return []
+    batch = batch.append_column("_seq", pa.array(range(batch.num_rows), pa.int64()))
     con.register("incoming_batch", batch)
     try:
         where = ""
@@ -202,24 +220,23 @@ def append_arrow(con: duckdb.DuckDBPyConnection, batch: pa.Table, windowed: bool
                 None,
             )
             params = [lo - DEDUP_WINDOW, hi + DEDUP_WINDOW]
-        before = con.execute("SELECT count(*) FROM events").fetchone()
-        con.execute(
+        rows = con.execute(
             f"""
             INSERT INTO events
             SELECT event_id, event, type, ts, received_at, distinct_id, user_id, anonymous_id,
                    account_id, source, properties::JSON
             FROM (
-                SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY ts) AS n
+                SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY _seq) AS n
                 FROM incoming_batch
             ) b
             WHERE n = 1 AND NOT EXISTS (
                 SELECT 1 FROM events e WHERE e.event_id = b.event_id {where}
             )
+            RETURNING event_id
             """,
             params,
-        )
-        after = con.execute("SELECT count(*) FROM events").fetchone()
-        return int(after[0]) - int(before[0]) if before and after else 0
+        ).fetchall()
+        return [r[0] for r in rows]
     finally:
         con.unregister("incoming_batch")
 
@@ -292,11 +309,16 @@ def upsert_account(
     )
 
 
+# Work to do inside the same transaction as the events (e.g. writing quarantined events).
+AlsoInTransaction = Callable[[duckdb.DuckDBPyConnection], object]
+
+
 @dataclass
 class _Pending:
     events: list[Event]
     identities: list[IdentityUpdate]
     future: Future[AppendResult]
+    also: AlsoInTransaction | None = None
 
 
 class EventWriter:
@@ -310,7 +332,7 @@ class EventWriter:
     def __init__(self, path: Path, max_batch: int = 20_000) -> None:
         self.path = path
         self.max_batch = max_batch
-        self._con = connect(path)
+        self._con = connect(path, config=NO_EXTERNAL_ACCESS)
         self._lock = threading.Condition()
         self._queue: list[_Pending] = []
         self._closed = False
@@ -320,13 +342,16 @@ class EventWriter:
         self._thread.start()
 
     def submit(
-        self, events: list[Event], identities: list[IdentityUpdate] | None = None
+        self,
+        events: list[Event],
+        identities: list[IdentityUpdate] | None = None,
+        also: AlsoInTransaction | None = None,
     ) -> Future[AppendResult]:
         fut: Future[AppendResult] = Future()
         with self._lock:
             if self._closed:
                 raise EventStoreError("the event writer is closed")
-            self._queue.append(_Pending(events, identities or [], fut))
+            self._queue.append(_Pending(events, identities or [], fut, also))
             self._lock.notify()
         return fut
 
@@ -335,8 +360,10 @@ class EventWriter:
         events: list[Event],
         identities: list[IdentityUpdate] | None = None,
         timeout: float = 30.0,
+        also: AlsoInTransaction | None = None,
     ) -> AppendResult:
-        return self.submit(events, identities).result(timeout)
+        """Store `events` (and run `also` in the same transaction); returns once committed."""
+        return self.submit(events, identities, also).result(timeout)
 
     def _run(self) -> None:
         while True:
@@ -358,11 +385,15 @@ class EventWriter:
     def _commit(self, taken: list[_Pending]) -> None:
         try:
             self._con.execute("BEGIN TRANSACTION")
-            counts = []
+            # One insert for every request in the group (the expensive part), then each
+            # request is credited with the new ids it sent first.
+            everything = [e for p in taken for e in p.events]
+            new_ids = set(append_arrow_ids(self._con, events_to_arrow(everything)))
             for p in taken:
-                counts.append(append_arrow(self._con, events_to_arrow(p.events)))
                 for update in p.identities:
                     apply_identity(self._con, update)
+                if p.also is not None:
+                    p.also(self._con)
             self._con.execute("COMMIT")
         except Exception as exc:
             with suppress(duckdb.Error):
@@ -370,8 +401,13 @@ class EventWriter:
             for p in taken:
                 p.future.set_exception(exc)
             return
-        for p, n in zip(taken, counts, strict=True):
-            p.future.set_result(AppendResult(received=len(p.events), inserted=n))
+        for p in taken:
+            inserted = 0
+            for e in p.events:
+                if e.event_id in new_ids:
+                    new_ids.discard(e.event_id)
+                    inserted += 1
+            p.future.set_result(AppendResult(received=len(p.events), inserted=inserted))
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -436,7 +472,7 @@ def reader(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         with writer.read() as cur:
             yield cur
         return
-    con = connect(path, read_only=True)
+    con = connect(path, read_only=True, config=READ_ONLY_CONFIG)
     try:
         yield con
     finally:

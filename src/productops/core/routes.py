@@ -32,6 +32,7 @@ from productops.core.schemas import (
     UserPublic,
     UserUpdate,
 )
+from productops.core.workspace import Workspace
 from productops.web.deps import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -185,12 +186,12 @@ def logout(request: Request, db: DbDep) -> Response:
 def home(request: Request, db: DbDep, principal: UserPage) -> Response:
     cards: list[HomeCount] = []
     for _, provider in sorted(shell(request.app).home_cards, key=lambda c: c[0]):
-        cards.extend(provider(db, principal))
+        cards.extend(provider(db, principal, workspace_of(request)))
     recent = jobs.list_jobs(db, limit=5)
     return render(request, "home.html", {"cards": cards, "recent_jobs": recent})
 
 
-def _core_counts(db: Any, principal: Principal) -> list[HomeCount]:
+def _core_counts(db: Any, principal: Principal, ws: Workspace) -> list[HomeCount]:
     running = jobs.count_by_status(db)
     return [
         HomeCount("Product teams", f"{db.scalar(select(func.count(Team.id))) or 0:,}", "/teams"),

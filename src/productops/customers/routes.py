@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from productops.core.auth import Permission, Principal
 from productops.core.schemas import Page
+from productops.core.workspace import Workspace
 from productops.customers import service
 from productops.customers.schemas import AccountPublic, PersonPublic
 from productops.web.deps import DbDep, UserPage, require
@@ -115,7 +116,7 @@ def api_account_people(db: DbDep, principal: ReadApi, account_id: int) -> list[P
     return [PersonPublic.model_validate(p) for p in service.people_of(db, account_id)]
 
 
-def _counts(db: Session, principal: Principal) -> list[HomeCount]:
+def _counts(db: Session, principal: Principal, ws: Workspace) -> list[HomeCount]:
     s = service.summary(db)
     return [
         HomeCount("Accounts", f"{s.accounts:,}", "/accounts"),

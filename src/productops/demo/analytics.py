@@ -270,3 +270,130 @@ def _profiles(con: Any, rows: list[Any], now: dt.datetime) -> None:
         "ON CONFLICT DO NOTHING",
         [now],
     )
+
+
+DEMO_METRICS = """\
+# The demo company's metric catalog: one shared definition of each metric.
+active_user:
+  events: any
+  exclude_events: ["$identify", "$groupidentify", "$create_alias", "Landing Page Viewed",
+                   "Pricing Viewed"]
+  exclude_types: [identify, group, alias]
+dimensions:
+  plan: {from: account, trait: plan}
+  segment: {from: account, trait: segment}
+  region: {from: account, trait: region}
+  country: {from: person, trait: country}
+  platform: {from: event, property: platform}
+metrics:
+  - name: active_users
+    label: Active users
+    description: People who did anything that counts as activity
+    type: active_users
+  - name: signups
+    label: Sign-ups
+    description: People who created an account
+    type: unique_users
+    event: Signed Up
+  - name: reports_created
+    label: Reports created
+    type: count
+    event: Report Created
+  - name: report_creators
+    label: People creating reports
+    type: unique_users
+    event: Report Created
+  - name: automation_accounts
+    label: Accounts running automations
+    type: unique_accounts
+    event: Automation Run
+  - name: report_adoption
+    label: Report adoption
+    description: Share of active users who created a report
+    type: ratio
+    numerator: report_creators
+    denominator: active_users
+  - name: activation
+    label: Activation (first report within 14 days of sign-up)
+    type: conversion
+    event: Signed Up
+    then: Report Created
+    window_days: 14
+"""
+
+DEMO_TRACKING_PLAN = """\
+# What the product should send. Checked against what it really sends.
+naming: Title Case
+quarantine: false
+events:
+  Signed Up:
+    properties:
+      plan: {type: string, required: true, enum: [free, starter, growth, enterprise]}
+  Page Viewed: {properties: {plan: string, platform: string}}
+  Dashboard Viewed: {properties: {plan: string, platform: string}}
+  Search Performed: {properties: {plan: string, platform: string}}
+  Report Created: {properties: {plan: {type: string, required: true}, platform: string}}
+  Comment Added: {properties: {plan: string, platform: string}}
+  Invite Sent: {properties: {plan: string, platform: string}}
+  Export Downloaded: {properties: {plan: string, platform: string}}
+  Integration Connected: {properties: {plan: string, platform: string}}
+  Mobile Session: {properties: {plan: string, platform: {type: string, enum: [ios, android]}}}
+  Automation Run: {properties: {plan: string, platform: string}}
+  Landing Page Viewed: {properties: {utm_source: string}}
+  Pricing Viewed: {properties: {utm_source: string}}
+"""
+
+
+@demo_step(
+    "analytics.catalog",
+    "Metric catalog, tracking plan and a saved dashboard",
+    after=("analytics.events",),
+    weight=1,
+)
+def make_catalog(ctx: DemoContext) -> dict[str, Any]:
+    from productops.analytics.dashboards import save_dashboard
+    from productops.core.db import transaction
+
+    ws = ctx.workspace
+    (ws.path / "metrics.yml").write_text(DEMO_METRICS)
+    (ws.path / "tracking-plan.yml").write_text(DEMO_TRACKING_PLAN)
+    # An old Android build still sends snake_case names without a plan: the tracking plan's
+    # report shows it.
+    rng = ctx.rng("analytics.catalog")
+    end = ctx.anchor_datetime.replace(tzinfo=None)
+    drift = []
+    for i in range(400):
+        at = end - dt.timedelta(days=rng.uniform(1, 40))
+        drift.append(
+            store.Event(
+                event_id=f"demo-drift-{i}",
+                event="report_created",
+                type="track",
+                ts=at,
+                received_at=at,
+                distinct_id=f"user_{rng.randint(1, ctx.scale.people):06d}",
+                source="posthog",
+                properties={"platform": "android", "app_version": "3.2.1"},
+            )
+        )
+    con = store.connect(ws.settings.events_file)
+    try:
+        store.append_arrow(con, store.events_to_arrow(drift), windowed=False)
+    finally:
+        con.close()
+    ctx.progress(500)
+    with transaction(ws.sessions) as s:
+        save_dashboard(
+            s,
+            ws,
+            "Weekly product review",
+            "What the Monday review looks at.",
+            [
+                {"metric": "active_users", "grain": "week", "days": 120, "by": "plan"},
+                {"metric": "signups", "grain": "week", "days": 120},
+                {"metric": "report_adoption", "grain": "week", "days": 120, "by": "segment"},
+                {"metric": "activation", "grain": "month", "days": 180},
+            ],
+            actor="demo",
+        )
+    return {"metrics": 7, "drift_events": len(drift)}

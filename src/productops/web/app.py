@@ -75,6 +75,8 @@ def create_app(workspace: Workspace, *, start_worker: bool = False) -> FastAPI:
         yield
         if worker is not None:
             worker.stop()
+        for hook in app.state.shutdown_hooks:
+            hook()
 
     app = FastAPI(
         title="productops",
@@ -89,6 +91,8 @@ def create_app(workspace: Workspace, *, start_worker: bool = False) -> FastAPI:
     )
     app.state.workspace = workspace
     app.state.shell = Shell()
+    # Domains register clean-ups here (e.g. the event writer flushes and closes).
+    app.state.shutdown_hooks = []
     app.state.templates = make_templates()
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
 from productops.core.auth import Permission, Principal
+from productops.core.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class HomeCount:
     href: str | None = None
 
 
-HomeCards = Callable[[Session, Principal], list[HomeCount]]
+HomeCards = Callable[[Session, Principal, Workspace], list[HomeCount]]
 
 
 @dataclass

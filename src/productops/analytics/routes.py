@@ -1,0 +1,267 @@
+"""The Insights pillar in the web app: the standard product dashboard, saved dashboards and
+their exports, plus the ingest, catalog, SQL, insights and tracking-plan routers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from typing import Annotated, Any
+
+import pandas as pd
+from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from productops.analytics import dashboards, service
+from productops.core.auth import Permission, Principal
+from productops.core.errors import NotFound
+from productops.web.deps import DbDep, UserPage, require, workspace_of
+from productops.web.nav import HomeCount, NavEntry, add_home_cards, add_nav
+from productops.web.templating import render
+
+pages = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api/v1", tags=["dashboards"])
+WritePage = Annotated[Principal, require(Permission.WRITE, page=True)]
+ReadApi = Annotated[Principal, require(Permission.READ)]
+WriteApi = Annotated[Principal, require(Permission.WRITE)]
+
+# Vega compiles chart expressions with `new Function`, so chart pages allow eval (and only
+# scripts from this server, as everywhere).
+CHART_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
+    "form-action 'self'; object-src 'none'"
+)
+
+
+def _chart_page(request: Request, name: str, context: dict[str, Any]) -> Response:
+    response = render(request, name, context)
+    response.headers["Content-Security-Policy"] = CHART_CSP
+    return response
+
+
+def _export(panel: dashboards.Panel, fmt: str, filename: str) -> Response:
+    from productops.analytics.sql import csv_safe
+
+    if fmt == "parquet":
+        buf = io.BytesIO()
+        panel.data.to_parquet(buf, index=False)
+        return Response(
+            buf.getvalue(),
+            media_type="application/vnd.apache.parquet",
+            headers={"Content-Disposition": f'attachment; filename="{filename}.parquet"'},
+        )
+    safe = panel.data.map(csv_safe) if not panel.data.empty else panel.data
+    return Response(
+        safe.to_csv(index=False),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+    )
+
+
+@pages.get("/insights")
+def insights_page(request: Request, principal: UserPage) -> Response:
+    ws = workspace_of(request)
+    summary = service.event_summary(ws)
+    panels = dashboards.standard_dashboard(ws) if summary.events else []
+    return _chart_page(
+        request,
+        "analytics/insights.html",
+        {"panels": panels, "summary": summary, "tab": "dashboard"},
+    )
+
+
+@pages.get("/insights/panels/{key}.{fmt}")
+def export_standard_panel(request: Request, principal: UserPage, key: str, fmt: str) -> Response:
+    if fmt not in {"csv", "parquet"}:
+        raise NotFound(f"no export format '{fmt}' (use csv or parquet)")
+    panel = next(
+        (p for p in dashboards.standard_dashboard(workspace_of(request)) if p.key == key), None
+    )
+    if panel is None:
+        raise NotFound(f"no panel '{key}' on the standard dashboard")
+    return _export(panel, fmt, key)
+
+
+@pages.get("/insights/dashboards")
+def dashboards_page(request: Request, db: DbDep, principal: UserPage) -> Response:
+    from productops.analytics.catalog import load_catalog
+
+    return render(
+        request,
+        "analytics/dashboards.html",
+        {
+            "dashboards": dashboards.list_dashboards(db),
+            "tab": "dashboards",
+            "metrics": load_catalog(workspace_of(request)).metrics,
+            "can_write": principal.can(Permission.WRITE),
+        },
+    )
+
+
+@pages.post("/insights/dashboards")
+def dashboards_create(
+    request: Request,
+    db: DbDep,
+    principal: WritePage,
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+    metric: Annotated[list[str], Form()],
+    description: Annotated[str, Form(max_length=5000)] = "",
+    by: Annotated[str, Form(max_length=100)] = "",
+    grain: Annotated[str, Form(max_length=10)] = "week",
+) -> Response:
+    panels = [{"metric": m, "by": by or None, "grain": grain} for m in metric if m]
+    row = dashboards.save_dashboard(
+        db, workspace_of(request), name, description, panels, actor=principal.actor
+    )
+    return RedirectResponse(f"/insights/dashboards/{row.id}", status_code=303)
+
+
+@pages.get("/insights/dashboards/{dashboard_id}")
+def dashboard_page(request: Request, db: DbDep, principal: UserPage, dashboard_id: int) -> Response:
+    row = dashboards.get_dashboard(db, dashboard_id)
+    panels = dashboards.dashboard_panels(workspace_of(request), row.panels)
+    return _chart_page(
+        request,
+        "analytics/dashboard.html",
+        {"dashboard": row, "panels": panels, "tab": "dashboards"},
+    )
+
+
+@pages.get("/insights/dashboards/{dashboard_id}/panels/{index}.{fmt}")
+def export_dashboard_panel(
+    request: Request, db: DbDep, principal: UserPage, dashboard_id: int, index: int, fmt: str
+) -> Response:
+    if fmt not in {"csv", "parquet"}:
+        raise NotFound(f"no export format '{fmt}' (use csv or parquet)")
+    row = dashboards.get_dashboard(db, dashboard_id)
+    if not 0 <= index < len(row.panels):
+        raise NotFound(f"dashboard {dashboard_id} has no panel {index}")
+    panel = dashboards.dashboard_panels(workspace_of(request), [row.panels[index]])[0]
+    return _export(panel, fmt, f"dashboard-{dashboard_id}-panel-{index}")
+
+
+# --- API -----------------------------------------------------------------------------------
+
+
+class PanelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = Field(max_length=200)
+    by: str | None = Field(default=None, max_length=100)
+    grain: str = Field(default="week", pattern="^(day|week|month)$")
+    days: int = Field(default=90, ge=1, le=3660)
+    title: str = Field(default="", max_length=200)
+
+
+class DashboardIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=5000)
+    panels: list[PanelIn] = Field(max_length=40)
+
+
+class DashboardOut(BaseModel):
+    id: int
+    name: str
+    description: str
+    panels: list[dict[str, Any]]
+
+
+class PanelOut(BaseModel):
+    key: str
+    title: str
+    description: str
+    data: list[dict[str, Any]]
+    chart: dict[str, Any] | None
+    sql: dict[str, str]
+
+
+def _dash_out(row: Any) -> DashboardOut:
+    return DashboardOut(
+        id=row.id, name=row.name, description=row.description, panels=list(row.panels)
+    )
+
+
+def _panel_out(p: dashboards.Panel) -> PanelOut:
+    return PanelOut(
+        key=p.key,
+        title=p.title,
+        description=p.description,
+        data=p.records(),
+        chart=p.chart,
+        sql=p.sql,
+    )
+
+
+@api.get("/dashboards/standard", summary="The standard product dashboard, with its numbers")
+def api_standard_dashboard(request: Request, principal: ReadApi) -> list[PanelOut]:
+    return [_panel_out(p) for p in dashboards.standard_dashboard(workspace_of(request))]
+
+
+@api.get("/dashboards")
+def api_list_dashboards(db: DbDep, principal: ReadApi) -> list[DashboardOut]:
+    return [_dash_out(r) for r in dashboards.list_dashboards(db)]
+
+
+@api.post("/dashboards", status_code=201)
+def api_create_dashboard(
+    request: Request, db: DbDep, principal: WriteApi, body: DashboardIn
+) -> DashboardOut:
+    row = dashboards.save_dashboard(
+        db,
+        workspace_of(request),
+        body.name,
+        body.description,
+        [p.model_dump() for p in body.panels],
+        actor=principal.actor,
+    )
+    return _dash_out(row)
+
+
+@api.get("/dashboards/{dashboard_id}")
+def api_dashboard(
+    request: Request, db: DbDep, principal: ReadApi, dashboard_id: int
+) -> list[PanelOut]:
+    row = dashboards.get_dashboard(db, dashboard_id)
+    return [_panel_out(p) for p in dashboards.dashboard_panels(workspace_of(request), row.panels)]
+
+
+@api.delete("/dashboards/{dashboard_id}", status_code=204)
+def api_delete_dashboard(db: DbDep, principal: WriteApi, dashboard_id: int) -> Response:
+    dashboards.delete_dashboard(db, dashboard_id, actor=principal.actor)
+    return Response(status_code=204)
+
+
+def _counts(db: Session, principal: Principal, ws: Any) -> list[HomeCount]:
+    s = service.event_summary(ws)
+    return [HomeCount("Events stored", f"{s.events:,}", "/insights")]
+
+
+def register(app: FastAPI) -> None:
+    from productops.analytics import (
+        catalog_routes,
+        ingest_routes,
+        insights_routes,
+        tracking_routes,
+    )
+
+    app.include_router(pages)
+    app.include_router(api)
+    for module in (ingest_routes, catalog_routes, insights_routes, tracking_routes):
+        module.register(app)
+    add_nav(app, NavEntry("Insights", "/insights", order=20))
+    add_home_cards(app, _counts, order=20)
+    app.state.shutdown_hooks.append(lambda: _close_writer(app.state.workspace.settings.events_file))
+
+
+def _close_writer(path: Any) -> None:
+    from productops.analytics.store import close_writer
+
+    close_writer(path)
+
+
+__all__ = ["dt", "json", "pd", "register"]
