@@ -92,7 +92,8 @@ def generate(path: Path, n_events: int, n_persons: int = 50_000, n_accounts: int
                     ELSE 'a-' || (p % {n_accounts}) END,
                'bench',
                CASE WHEN r_b < 0.6 THEN '{{"$browser":"Chrome"}}'
-                    ELSE '{{"$browser":"Safari"}}' END::JSON
+                    ELSE '{{"$browser":"Safari"}}' END::JSON,
+               'u-' || p  -- person_id: anon-p is linked to u-p below
         FROM placed
         """
     )

@@ -43,7 +43,7 @@ COPY (
 REFERENCE = """
 INSERT INTO events
 SELECT event_id, event, 'track', timestamp, CAST(current_timestamp AS TIMESTAMP), user_id,
-       user_id, NULL, account_id, 'import', to_json(struct_pack(plan, value))
+       user_id, NULL, account_id, 'import', to_json(struct_pack(plan, value)), user_id
 FROM read_parquet('{path}')
 """
 

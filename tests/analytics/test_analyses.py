@@ -359,7 +359,7 @@ def test_bad_parameters_are_named(story: Any, call: Any, message: str) -> None:
 
 def test_an_empty_store_gives_zeros() -> None:
     con = duckdb.connect()
-    con.execute(store.DDL)
+    con.execute(store.SCHEMA)
     b = ibis.duckdb.from_connection(con)
     assert column(A.active_users(b, JAN1, dt.date(2024, 1, 3)), "active_persons") == [0, 0, 0]
     assert funnel_counts(A.funnel(b, STEPS, JAN1, JAN31)) == {}

@@ -171,3 +171,34 @@ def test_only_editors_save_dashboards(sqlite_workspace: Workspace, role: Role) -
     editor = sign_in(sqlite_workspace, Role.editor)
     r = editor.post("/insights/dashboards", {"name": "Mine", "metric": "reports"})
     assert r.status_code == 303  # type: ignore[attr-defined]
+
+
+def test_funnel_page_draws_the_steps_and_matches_the_api(sqlite_workspace: Workspace) -> None:
+    _fill(sqlite_workspace)
+    viewer = sign_in(sqlite_workspace, Role.viewer)
+    query = "steps=Page+Viewed&steps=Report+Created&start=2026-10-01&end=2026-10-31"
+    page = viewer.client.get(f"/insights/funnel?{query}")
+    assert page.status_code == 200
+    assert 'data-chart="funnel-spec"' in page.text
+    api = viewer.client.get(f"/api/v1/insights/funnel?{query}").json()
+    for row in api["data"]:
+        assert f"<td>{row['step']}</td><td>{row['event']}</td><td>{row['persons']}</td>" in (
+            page.text.replace("<td>all</td>", "")
+        )
+    one = viewer.client.get("/insights/funnel?steps=Page+Viewed")
+    assert "at least two steps" in one.text
+
+
+def test_retention_page_by_feature(sqlite_workspace: Workspace) -> None:
+    _fill(sqlite_workspace)
+    viewer = sign_in(sqlite_workspace, Role.viewer)
+    page = viewer.client.get(
+        "/insights/retention?start_event=Page+Viewed&return_event=Report+Created"
+        "&grain=week&start=2026-09-01&end=2026-10-31"
+    )
+    assert page.status_code == 200
+    assert (
+        "Page Viewed → Report Created" in page.text and 'data-chart="retention-spec"' in page.text
+    )
+    bad = viewer.client.get("/insights/retention?grain=year")
+    assert bad.status_code == 422

@@ -187,3 +187,49 @@ def test_mappings_come_from_plain_dicts() -> None:
 def test_a_warehouse_date_range_is_checked_like_the_store(dw: A.EventTables) -> None:
     with pytest.raises(A.InvalidInput, match="after the end date"):
         A.lifecycle(dw, JAN31, dt.date(2024, 1, 2))
+
+
+def test_a_workspace_set_to_a_warehouse_serves_its_numbers(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    import yaml
+    from fastapi.testclient import TestClient
+
+    from productops.analytics.catalog import parse_catalog
+    from productops.analytics.metrics import query_metric
+    from productops.core.workspace import init_workspace, open_workspace
+    from productops.web.app import create_app
+    from tests.conftest import api_key
+
+    init_workspace(tmp_path / "ws", warehouse_url=warehouse_url).close()
+    (tmp_path / "ws" / "warehouse.yml").write_text(yaml.safe_dump(MAPPING))
+    (tmp_path / "ws" / "metrics.yml").write_text(
+        "metrics:\n  - {name: signups, type: unique_users, event: signup}\n"
+    )
+    ws = open_workspace(tmp_path / "ws")
+    try:
+        key = api_key(ws, "read")
+        r = TestClient(create_app(ws)).get(
+            f"/api/v1/insights/funnel?steps={STEPS[0]}&steps={STEPS[1]}&start={JAN1}&end={JAN31}",
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert r.status_code == 200, r.text
+        assert "tracking" in next(iter(r.json()["sql"].values()))  # ran on the warehouse
+        got = [row["persons"] for row in sorted(r.json()["data"], key=lambda x: x["step"])]
+        assert got == [4, 3]  # the hand-worked story, read from the warehouse's own tables
+        parse_catalog((tmp_path / "ws" / "metrics.yml").read_text(), "metrics.yml")
+        result = query_metric(ws, "signups", grain="all", start=JAN1, end=JAN31)
+        assert "tracking" in result.sql
+        assert list(result.frame["value"]) == [4]  # alice, bob, carol and erin-anon
+    finally:
+        ws.close()
+
+
+def test_a_missing_mapping_file_is_named(warehouse_url: str, tmp_path: Path) -> None:
+    from productops.analytics.service import event_source
+    from productops.core.workspace import init_workspace
+
+    ws = init_workspace(tmp_path / "ws", warehouse_url=warehouse_url)
+    with pytest.raises(WarehouseError, match=r"warehouse\.yml does not exist"), event_source(ws):
+        pass
+    ws.close()

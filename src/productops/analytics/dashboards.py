@@ -168,7 +168,7 @@ def _standard(ws: Workspace, today: dt.date) -> list[Panel]:
                 "People by the week of their "
                 "first activity, and the share active again N weeks later.",
                 ret.data,
-                _retention_chart(ret.data),
+                retention_chart(ret.data),
                 ret.sql(),
             )
         )
@@ -194,7 +194,7 @@ def _standard(ws: Workspace, today: dt.date) -> list[Panel]:
 
 
 def _top_features(con: Any, start: dt.date, end: dt.date, activity: Any, n: int = 6) -> list[str]:
-    ev = con.table("events")
+    ev = con.table("events_resolved")
     lo = dt.datetime.combine(start, dt.time())
     hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time())
     skip = {
@@ -251,13 +251,13 @@ def _lifecycle_chart(df: pd.DataFrame) -> dict[str, Any] | None:
     return _spec(chart)
 
 
-def _retention_chart(df: pd.DataFrame) -> dict[str, Any] | None:
+def retention_chart(df: pd.DataFrame, grain: str = "week") -> dict[str, Any] | None:
     needed = {"cohort", "period", "percent"}
     if df.empty or not needed <= set(df.columns):
         return None
     base = alt.Chart(df).encode(
-        x=alt.X("period:O", title="weeks later"),
-        y=alt.Y("cohort:O", title="cohort (first week)", sort="ascending"),
+        x=alt.X("period:O", title=f"{grain}s later"),
+        y=alt.Y("cohort:O", title=f"cohort ({grain})", sort="ascending"),
     )
     heat = base.mark_rect().encode(
         color=alt.Color(
@@ -273,6 +273,32 @@ def _retention_chart(df: pd.DataFrame) -> dict[str, Any] | None:
         color=alt.condition("datum.percent > 0.5", alt.value("white"), alt.value("#222")),
     )
     return _spec((heat + text).properties(width="container", height=260))
+
+
+def funnel_chart(df: pd.DataFrame) -> dict[str, Any] | None:
+    """Bars of people per step (one colour per breakdown value), conversion in the tooltip."""
+    if df.empty or not {"step", "persons"} <= set(df.columns):
+        return None
+    data = df.assign(label=df["step"].astype(str) + ". " + df["event"].astype(str))
+    chart = (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            x=alt.X("label:N", title=None, sort=None, axis=alt.Axis(labelAngle=0)),
+            xOffset=alt.XOffset("breakdown:N"),
+            y=alt.Y("persons:Q", title="people"),
+            color=alt.Color("breakdown:N", legend=alt.Legend(orient="top", title=None)),
+            tooltip=[
+                "breakdown:N",
+                "label:N",
+                "persons:Q",
+                alt.Tooltip("conversion:Q", format=".1%"),
+                alt.Tooltip("step_conversion:Q", format=".1%"),
+            ],
+        )
+        .properties(width="container", height=240)
+    )
+    return _spec(chart)
 
 
 def _adoption_chart(df: pd.DataFrame) -> dict[str, Any] | None:

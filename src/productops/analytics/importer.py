@@ -228,12 +228,13 @@ def _insert_new(src: str, properties: str, checked: bool, repeats: bool) -> str:
     when the file has `repeats` (a window over every row, so only when needed)."""
     return f"""
     INSERT INTO events
-    SELECT event_id, event, type, ts, received_at, distinct_id, user_id, anonymous_id,
-           account_id, source, {properties}
-    FROM {src} AS s
-    WHERE {"problem IS NULL AND" if checked else ""}
+    SELECT s.event_id, s.event, s.type, s.ts, s.received_at, s.distinct_id, s.user_id,
+           s.anonymous_id, s.account_id, s.source, {properties},
+           COALESCE(i.person_id, s.distinct_id)
+    FROM {src} AS s LEFT JOIN identities i ON i.distinct_id = s.distinct_id
+    WHERE {"s.problem IS NULL AND" if checked else ""}
           NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id)
-    {"QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY ts) = 1" if repeats else ""}
+    {"QUALIFY row_number() OVER (PARTITION BY s.event_id ORDER BY s.ts) = 1" if repeats else ""}
     """
 
 

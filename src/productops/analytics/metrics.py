@@ -488,7 +488,14 @@ def query_metric(
 
 @contextmanager
 def event_backend(ws: Workspace) -> Iterator[Any]:
-    """The workspace's event store as an Ibis backend (an empty one before any event)."""
+    """The workspace's events as an Ibis backend (the warehouse when one is configured, else
+    the event store; an empty one before any event)."""
+    if ws.settings.warehouse_url:
+        from productops.analytics.service import event_source
+
+        with event_source(ws) as con:
+            yield con
+        return
     path = ws.settings.events_file
     if path.exists():
         with store.reader(path) as duck:
@@ -497,7 +504,7 @@ def event_backend(ws: Workspace) -> Iterator[Any]:
                 return
     empty = duckdb.connect()
     try:
-        empty.execute(store.DDL)
+        empty.execute(store.SCHEMA)
         yield ibis.duckdb.from_connection(empty)
     finally:
         empty.close()

@@ -6,17 +6,17 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pandas as pd
-from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from productops.analytics import dashboards, service
 from productops.core.auth import Permission, Principal
-from productops.core.errors import NotFound
+from productops.core.errors import InvalidInput, NotFound
 from productops.web.deps import DbDep, UserPage, require, workspace_of
 from productops.web.nav import HomeCount, NavEntry, add_home_cards, add_nav
 from productops.web.templating import render
@@ -83,6 +83,152 @@ def export_standard_panel(request: Request, principal: UserPage, key: str, fmt: 
     if panel is None:
         raise NotFound(f"no panel '{key}' on the standard dashboard")
     return _export(panel, fmt, key)
+
+
+def _event_names(ws: Any) -> list[str]:
+    from productops.analytics import analyses
+
+    with service.event_source(ws) as con:
+        ev = analyses.event_tables(con).events
+        names = ev.group_by("event").aggregate(n=ev.count()).order_by(ibis_desc("n")).limit(200)
+        return [str(x) for x in names.execute()["event"]]
+
+
+def ibis_desc(column: str) -> Any:
+    import ibis
+
+    return ibis.desc(column)
+
+
+def _form_dates(start: dt.date | None, end: dt.date | None, days: int) -> tuple[dt.date, dt.date]:
+    end = end or dt.datetime.now(dt.UTC).date()
+    return start or end - dt.timedelta(days=days - 1), end
+
+
+@pages.get("/insights/funnel")
+def funnel_page(
+    request: Request,
+    principal: UserPage,
+    steps: Annotated[list[str] | None, Query(max_length=10)] = None,
+    window: Annotated[int, Query(ge=1, le=365)] = 14,
+    breakdown: Annotated[str, Query(max_length=120)] = "",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> Response:
+    """A funnel of up to five ordered steps, with a conversion window and a breakdown."""
+    from productops.analytics import analyses
+
+    ws = workspace_of(request)
+    chosen = [s.strip() for s in (steps or []) if s and s.strip()]
+    s, e = _form_dates(start, end, 30)
+    form = {"steps": chosen, "window": window, "breakdown": breakdown, "start": s, "end": e}
+    panel, error = None, None
+    if len(chosen) >= 2:
+        try:
+            with service.event_source(ws) as con:
+                result = analyses.funnel(
+                    con,
+                    chosen,
+                    s,
+                    e,
+                    window=dt.timedelta(days=window),
+                    breakdown=breakdown or None,
+                    activity=service.activity_filter(ws),
+                )
+            panel = dashboards.Panel(
+                "funnel",
+                " → ".join(chosen),
+                f"People who did each step in order within {window} days.",
+                result.data,
+                dashboards.funnel_chart(result.data),
+                result.sql(),
+            )
+        except InvalidInput as exc:
+            error = str(exc)
+    elif steps:
+        error = "a funnel needs at least two steps"
+    return _chart_page(
+        request,
+        "analytics/explore.html",
+        {
+            "kind": "funnel",
+            "title": "Funnel",
+            "action": "/insights/funnel",
+            "form": form,
+            "panel": panel,
+            "error": error,
+            "event_names": _event_names(ws),
+            "tab": "funnel",
+        },
+    )
+
+
+@pages.get("/insights/retention")
+def retention_page(
+    request: Request,
+    principal: UserPage,
+    start_event: Annotated[str, Query(max_length=200)] = "",
+    return_event: Annotated[str, Query(max_length=200)] = "",
+    grain: Literal["day", "week", "month"] = "week",
+    mode: Literal["first_time", "recurring"] = "first_time",
+    return_mode: Literal["on", "on_or_after"] = "on",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> Response:
+    """Cohort retention on any start and return event ("retention by feature")."""
+    from productops.analytics import analyses
+
+    ws = workspace_of(request)
+    s, e = _form_dates(start, end, 70)
+    form = {
+        "start_event": start_event,
+        "return_event": return_event,
+        "grain": grain,
+        "mode": mode,
+        "return_mode": return_mode,
+        "start": s,
+        "end": e,
+    }
+    panel, error = None, None
+    try:
+        with service.event_source(ws) as con:
+            result = analyses.retention(
+                con,
+                s,
+                e,
+                start_event=start_event or analyses.ANY_EVENT,
+                return_event=return_event or None,
+                grain=grain,
+                mode=mode,
+                return_mode=return_mode,
+                periods=10,
+                activity=service.activity_filter(ws),
+            )
+        title = f"{start_event or 'Any activity'} → {return_event or start_event or 'any activity'}"
+        panel = dashboards.Panel(
+            "retention",
+            title,
+            f"Cohorts by {grain}; % of period 0.",
+            result.data,
+            dashboards.retention_chart(result.data, grain),
+            result.sql(),
+        )
+    except InvalidInput as exc:
+        error = str(exc)
+    return _chart_page(
+        request,
+        "analytics/explore.html",
+        {
+            "kind": "retention",
+            "title": "Retention",
+            "action": "/insights/retention",
+            "form": form,
+            "panel": panel,
+            "error": error,
+            "event_names": _event_names(ws),
+            "tab": "retention",
+        },
+    )
 
 
 @pages.get("/insights/dashboards")

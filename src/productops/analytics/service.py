@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 import duckdb
@@ -38,7 +38,24 @@ def _has_event_tables(con: duckdb.DuckDBPyConnection) -> bool:
 
 @contextmanager
 def event_source(ws: Workspace) -> Iterator[BaseBackend]:
-    """The workspace's event store as an Ibis backend (an empty one before any event)."""
+    """The workspace's events as an Ibis backend: the warehouse when `warehouse_url` is set,
+    otherwise the embedded event store (an empty one before any event)."""
+    if ws.settings.warehouse_url:
+        from pathlib import Path
+
+        from productops.analytics import warehouse
+
+        mapping_path = Path(ws.settings.warehouse_mapping)
+        if not mapping_path.is_absolute():
+            mapping_path = ws.path / mapping_path
+        mapping = warehouse.load_mapping_file(mapping_path)
+        tables = warehouse.connect_warehouse(ws.settings.warehouse_url, mapping)
+        try:
+            yield warehouse.MappedBackend(tables)
+        finally:
+            with suppress(Exception):
+                tables.backend.disconnect()
+        return
     path = ws.settings.events_file
     if path.exists():
         with store.reader(path) as con:
@@ -47,7 +64,7 @@ def event_source(ws: Workspace) -> Iterator[BaseBackend]:
                 return
     empty = duckdb.connect()
     try:
-        empty.execute(store.DDL)
+        empty.execute(store.SCHEMA)
         yield ibis.duckdb.from_connection(empty)
     finally:
         empty.close()

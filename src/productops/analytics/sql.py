@@ -402,7 +402,7 @@ def console_connection(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
                 con.close()
     empty = duckdb.connect(":memory:", config=dict(SANDBOX_CONFIG))
     try:
-        empty.execute(store.DDL)
+        empty.execute(store.SCHEMA)
         yield empty
     finally:
         empty.close()

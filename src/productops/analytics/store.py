@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS events (
     anonymous_id VARCHAR,
     account_id   VARCHAR,
     source       VARCHAR   NOT NULL,
-    properties   JSON
+    properties   JSON,
+    person_id    VARCHAR
 );
 CREATE TABLE IF NOT EXISTS identities (
     distinct_id VARCHAR PRIMARY KEY,
@@ -65,10 +66,16 @@ CREATE TABLE IF NOT EXISTS accounts (
     properties JSON,
     updated_at TIMESTAMP NOT NULL
 );
-CREATE OR REPLACE VIEW events_resolved AS
-    SELECT e.*, COALESCE(i.person_id, e.distinct_id) AS person_id
-    FROM events e LEFT JOIN identities i ON i.distinct_id = e.distinct_id;
 """
+# `person_id` is written with each event (its identity as known then) and rewritten when an
+# identify or alias links its id to a person, so analyses need no join; the view keeps the
+# name every analysis and the SQL console use.
+VIEWS = """
+CREATE OR REPLACE VIEW events_resolved AS
+    SELECT * REPLACE (COALESCE(person_id, distinct_id) AS person_id) FROM events;
+"""
+# The whole schema, for a fresh (e.g. empty in-memory) store.
+SCHEMA = DDL + VIEWS
 
 EVENT_COLUMNS = (
     "event_id",
@@ -167,12 +174,27 @@ def connect(
         ) from exc
     if not read_only:
         con.execute(DDL)
+        _add_person_id(con)
+        con.execute(VIEWS)
         con.execute(
             "INSERT INTO productops_meta VALUES ('events_schema', ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             [SCHEMA_VERSION],
         )
     return con
+
+
+def _add_person_id(con: duckdb.DuckDBPyConnection) -> None:
+    """Stores made before `events.person_id` existed get it, filled from `identities`."""
+    columns = {r[0] for r in con.execute("DESCRIBE events").fetchall()}
+    if "person_id" in columns:
+        return
+    con.execute("ALTER TABLE events ADD COLUMN person_id VARCHAR")
+    con.execute(
+        "UPDATE events SET person_id = COALESCE("
+        "(SELECT i.person_id FROM identities i WHERE i.distinct_id = events.distinct_id), "
+        "distinct_id)"
+    )
 
 
 def events_to_arrow(events: Sequence[Event]) -> pa.Table:
@@ -223,12 +245,13 @@ def append_arrow_ids(
         rows = con.execute(
             f"""
             INSERT INTO events
-            SELECT event_id, event, type, ts, received_at, distinct_id, user_id, anonymous_id,
-                   account_id, source, properties::JSON
+            SELECT event_id, event, type, ts, received_at, b.distinct_id, user_id,
+                   anonymous_id, account_id, source, properties::JSON,
+                   COALESCE(i.person_id, b.distinct_id)
             FROM (
                 SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY _seq) AS n
                 FROM incoming_batch
-            ) b
+            ) b LEFT JOIN identities i ON i.distinct_id = b.distinct_id
             WHERE n = 1 AND NOT EXISTS (
                 SELECT 1 FROM events e WHERE e.event_id = b.event_id {where}
             )
@@ -268,9 +291,17 @@ def _link(
     canonical = target[0] if target else person_id
     if row is None:
         con.execute("INSERT INTO identities VALUES (?, ?, ?)", [distinct_id, canonical, now])
+        if distinct_id != canonical:
+            # Events already stored under this id now belong to the person.
+            con.execute(
+                "UPDATE events SET person_id = ? WHERE distinct_id = ? "
+                "AND person_id IS DISTINCT FROM ?",
+                [canonical, distinct_id, canonical],
+            )
     elif row[0] != canonical:
         # Everything that pointed at the old person now points at the merged one.
         con.execute("UPDATE identities SET person_id = ? WHERE person_id = ?", [canonical, row[0]])
+        con.execute("UPDATE events SET person_id = ? WHERE person_id = ?", [canonical, row[0]])
 
 
 def upsert_person(

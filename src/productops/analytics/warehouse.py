@@ -262,3 +262,45 @@ def _accounts(backend: BaseBackend, am: AccountsMapping) -> ir.Table:
     }
     used = {am.id, am.properties or ""}
     return t.select(**cols, **_extras(t, used, tuple(cols)))
+
+
+class MappedBackend:
+    """A backend whose `table()` answers with the mapped tables, so code written against the
+    event store's names (the analyses, the metric catalog) runs on the warehouse as is."""
+
+    def __init__(self, tables: EventTables) -> None:
+        self.tables = tables
+        self.backend = tables.backend
+        self.name = tables.backend.name
+
+    def table(self, name: str, database: Any = None) -> ir.Table:
+        mapped = {
+            "events_resolved": self.tables.events,
+            "events": self.tables.events,
+            "persons": self.tables.persons,
+            "accounts": self.tables.accounts,
+        }.get(name)
+        if mapped is None:
+            raise WarehouseError(f"the warehouse mapping has no table '{name}'")
+        return mapped
+
+    def execute(self, expr: Any, **kwargs: Any) -> Any:
+        return self.backend.execute(expr, **kwargs)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.backend, attr)
+
+
+def load_mapping_file(path: Any) -> WarehouseMapping:
+    """The mapping in a YAML file (the workspace's `warehouse.yml`), with mistakes named."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError as exc:
+        raise WarehouseError(f"{path} does not exist: it maps the warehouse's tables") from exc
+    except yaml.YAMLError as exc:
+        raise WarehouseError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise WarehouseError(f"{path}: expected a mapping with an 'events' section")
+    return parse_mapping(data)

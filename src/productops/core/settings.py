@@ -44,6 +44,16 @@ class Settings(BaseSettings):
     events_path: str = Field(
         default="events.duckdb", description="DuckDB event store, relative to the workspace."
     )
+    warehouse_url: str = Field(
+        default="",
+        description="Run analyses and metrics on this Ibis backend URL (postgres://…, "
+        "clickhouse://…, bigquery://…, duckdb:///file) instead of the embedded event store.",
+    )
+    warehouse_mapping: str = Field(
+        default="warehouse.yml",
+        description="YAML file (relative to the workspace) mapping the warehouse's tables "
+        "and columns; see docs/scale.md.",
+    )
     session_max_age_hours: int = Field(default=24 * 14, ge=1)
     cookie_secure: bool = Field(
         default=False, description="Send cookies only over HTTPS (turn on behind TLS)."

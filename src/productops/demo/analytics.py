@@ -138,7 +138,8 @@ def make_events(ctx: DemoContext) -> dict[str, Any]:
                    CASE WHEN e.n % 3 = 0 THEN 'posthog' ELSE 'segment' END,
                    json_object('plan', p.plan,
                                'platform', CASE WHEN nm.event = 'Mobile Session' THEN 'ios'
-                                                ELSE 'web' END)
+                                                ELSE 'web' END),
+                   p.person_id
             FROM demo_events e JOIN demo_people p USING (idx) JOIN demo_names nm USING (code)
             """
         )
@@ -217,6 +218,10 @@ def _signup_journeys(
             ),
         )
         con.execute("INSERT INTO identities SELECT * FROM demo_ids ON CONFLICT DO NOTHING")
+        con.execute(
+            "UPDATE events SET person_id = d.person_id FROM demo_ids d "
+            "WHERE events.distinct_id = d.distinct_id"
+        )
     return len(out)
 
 
