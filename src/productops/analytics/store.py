@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS events (
     account_id   VARCHAR,
     source       VARCHAR   NOT NULL,
     properties   JSON,
-    person_id    VARCHAR
+    person_id    VARCHAR   NOT NULL
 );
 CREATE TABLE IF NOT EXISTS identities (
     distinct_id VARCHAR PRIMARY KEY,
@@ -72,7 +72,7 @@ CREATE TABLE IF NOT EXISTS accounts (
 # name every analysis and the SQL console use.
 VIEWS = """
 CREATE OR REPLACE VIEW events_resolved AS
-    SELECT * REPLACE (COALESCE(person_id, distinct_id) AS person_id) FROM events;
+    SELECT * FROM events;
 """
 # The whole schema, for a fresh (e.g. empty in-memory) store.
 SCHEMA = DDL + VIEWS
@@ -195,6 +195,7 @@ def _add_person_id(con: duckdb.DuckDBPyConnection) -> None:
         "(SELECT i.person_id FROM identities i WHERE i.distinct_id = events.distinct_id), "
         "distinct_id)"
     )
+    con.execute("ALTER TABLE events ALTER COLUMN person_id SET NOT NULL")
 
 
 def events_to_arrow(events: Sequence[Event]) -> pa.Table:
