@@ -77,6 +77,10 @@ def test_standard_dashboard_fills_itself(sqlite_workspace: Workspace) -> None:
     assert au.loc[END, "mau"] == 30
     assert all(p.chart is not None for p in panels.values())
     assert all(p.sql for p in panels.values())
+    retention = panels["retention"].chart
+    assert retention is not None
+    shares = [v["share"] for v in retention["datasets"][next(iter(retention["datasets"]))]]
+    assert max(shares) == 1.0 and min(shares) >= 0  # period 0 is 100 %, drawn as a share
     adoption = panels["adoption"].data
     assert set(adoption["feature"]) == {"Report Created"}
 

@@ -255,22 +255,24 @@ def retention_chart(df: pd.DataFrame, grain: str = "week") -> dict[str, Any] | N
     needed = {"cohort", "period", "percent"}
     if df.empty or not needed <= set(df.columns):
         return None
+    # `percent` is 0 to 100; the chart shows shares.
+    df = df.assign(share=df["percent"] / 100.0)
     base = alt.Chart(df).encode(
         x=alt.X("period:O", title=f"{grain}s later"),
         y=alt.Y("cohort:O", title=f"cohort ({grain})", sort="ascending"),
     )
     heat = base.mark_rect().encode(
         color=alt.Color(
-            "percent:Q",
+            "share:Q",
             title="retained",
             scale=alt.Scale(scheme="blues", domain=[0, 1]),
             legend=alt.Legend(format=".0%"),
         ),
-        tooltip=["cohort:O", "period:O", alt.Tooltip("percent:Q", format=".1%")],
+        tooltip=["cohort:O", "period:O", alt.Tooltip("share:Q", format=".1%")],
     )
     text = base.mark_text(fontSize=10).encode(
-        text=alt.Text("percent:Q", format=".0%"),
-        color=alt.condition("datum.percent > 0.5", alt.value("white"), alt.value("#222")),
+        text=alt.Text("share:Q", format=".0%"),
+        color=alt.condition("datum.share > 0.5", alt.value("white"), alt.value("#222")),
     )
     return _spec((heat + text).properties(width="container", height=260))
 
@@ -333,9 +335,9 @@ def standard_dashboard(ws: Workspace, today: dt.date | None = None) -> list[Pane
     lifecycle, retention and feature adoption by plan."""
     summary = event_summary(ws)
     today = today or dt.datetime.now(dt.UTC).date()
-    if summary.last_event is not None:
+    if summary.last_event_time is not None:
         # End at the newest data, so a quiet today does not read as everyone leaving.
-        today = min(today, summary.last_event.date())
+        today = min(today, summary.last_event_time.date())
     key = (
         str(ws.settings.events_file),
         today,

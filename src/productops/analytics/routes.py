@@ -100,8 +100,14 @@ def ibis_desc(column: str) -> Any:
     return ibis.desc(column)
 
 
-def _form_dates(start: dt.date | None, end: dt.date | None, days: int) -> tuple[dt.date, dt.date]:
-    end = end or dt.datetime.now(dt.UTC).date()
+def _form_dates(
+    ws: Any, start: dt.date | None, end: dt.date | None, days: int
+) -> tuple[dt.date, dt.date]:
+    if end is None:
+        # Default to the newest data, so an empty today does not read as people leaving.
+        last = service.event_summary(ws).last_event_time
+        today = dt.datetime.now(dt.UTC).date()
+        end = min(today, last.date()) if last is not None else today
     return start or end - dt.timedelta(days=days - 1), end
 
 
@@ -120,7 +126,7 @@ def funnel_page(
 
     ws = workspace_of(request)
     chosen = [s.strip() for s in (steps or []) if s and s.strip()]
-    s, e = _form_dates(start, end, 30)
+    s, e = _form_dates(ws, start, end, 30)
     form = {"steps": chosen, "window": window, "breakdown": breakdown, "start": s, "end": e}
     panel, error = None, None
     if len(chosen) >= 2:
@@ -179,7 +185,7 @@ def retention_page(
     from productops.analytics import analyses
 
     ws = workspace_of(request)
-    s, e = _form_dates(start, end, 70)
+    s, e = _form_dates(ws, start, end, 70)
     form = {
         "start_event": start_event,
         "return_event": return_event,

@@ -75,6 +75,7 @@ class EventSummary:
     events: int
     people: int
     last_event: dt.datetime | None
+    last_event_time: dt.datetime | None = None
 
     @property
     def version(self) -> tuple[int, str]:
@@ -83,16 +84,15 @@ class EventSummary:
 
 
 def event_summary(ws: Workspace) -> EventSummary:
-    """How many events and people the store holds, and when the newest event arrived."""
+    """How many events and people the store holds, when the newest event arrived
+    (`last_event`) and the time of the latest event (`last_event_time`)."""
     path = ws.settings.events_file
     if not path.exists():
         return EventSummary(0, 0, None)
     with store.reader(path) as con:
         if not _has_event_tables(con):
             return EventSummary(0, 0, None)
-        events, last = con.execute("SELECT count(*), max(received_at) FROM events").fetchone() or (
-            0,
-            None,
-        )
+        row = con.execute("SELECT count(*), max(received_at), max(ts) FROM events").fetchone()
+        events, last, last_ts = row if row else (0, None, None)
         people = con.execute("SELECT count(*) FROM persons").fetchone()
-    return EventSummary(int(events), int(people[0]) if people else 0, last)
+    return EventSummary(int(events), int(people[0]) if people else 0, last, last_ts)
