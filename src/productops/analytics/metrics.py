@@ -28,12 +28,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from productops.analytics import store
 from productops.analytics.catalog import Catalog, Dimension, Filter, Metric, load_catalog
 from productops.core.errors import InvalidInput
 
@@ -488,36 +486,11 @@ def query_metric(
 
 @contextmanager
 def event_backend(ws: Workspace) -> Iterator[Any]:
-    """The workspace's events as an Ibis backend (the warehouse when one is configured, else
-    the event store; an empty one before any event)."""
-    if ws.settings.warehouse_url:
-        from productops.analytics.service import event_source
+    """The workspace's events as an Ibis backend (see `service.event_source`)."""
+    from productops.analytics.service import event_source
 
-        with event_source(ws) as con:
-            yield con
-        return
-    path = ws.settings.events_file
-    if path.exists():
-        with store.reader(path) as duck:
-            if _has_event_tables(duck):
-                yield ibis.duckdb.from_connection(duck)
-                return
-    empty = duckdb.connect()
-    try:
-        empty.execute(store.SCHEMA)
-        yield ibis.duckdb.from_connection(empty)
-    finally:
-        empty.close()
-
-
-def _has_event_tables(duck: duckdb.DuckDBPyConnection) -> bool:
-    found = {
-        row[0]
-        for row in duck.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
-        ).fetchall()
-    }
-    return {"events_resolved", "persons", "accounts"} <= found
+    with event_source(ws) as con:
+        yield con
 
 
 def result_json(result: MetricResult) -> dict[str, Any]:
