@@ -650,3 +650,49 @@ def test_the_api_returns_the_report_as_json_to_readers_only(workspace: Workspace
         headers={"Authorization": f"Bearer {api_key(workspace, 'read')}"},
     )
     assert missing.status_code == 404 and "tracking-plan.yml" in missing.json()["detail"]
+
+
+def test_quarantined_events_are_let_in_from_the_cli_and_the_page(
+    sqlite_workspace: Workspace,
+) -> None:
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from productops.analytics.cli import events_app
+    from productops.web.app import create_app
+
+    (sqlite_workspace.path / "tracking-plan.yml").write_text(
+        "quarantine: true\nevents:\n  Signed Up:\n    properties:\n"
+        "      plan: {type: string, required: true}\n"
+    )
+    key = api_key(sqlite_workspace, "ingest")
+    client = TestClient(create_app(sqlite_workspace))
+    bad = [
+        {
+            "type": "track",
+            "event": "Signed Up",
+            "userId": f"u{i}",
+            "messageId": f"bad-{i}",
+            "properties": {},
+        }
+        for i in range(3)
+    ]
+    assert client.post("/v1/batch", json={"writeKey": key, "batch": bad}).json()["quarantined"] == 3
+    viewer = sign_in(sqlite_workspace, Role.viewer)
+    assert "Let them in" not in viewer.client.get("/insights/tracking-plan").text
+    assert viewer.post("/insights/tracking-plan/release").status_code == 403  # type: ignore[attr-defined]
+    editor = sign_in(sqlite_workspace, Role.editor)
+    assert "Let them in" in editor.client.get("/insights/tracking-plan").text
+    r = editor.post("/insights/tracking-plan/release")
+    assert r.status_code == 303  # type: ignore[attr-defined]
+    assert tp.quarantine_count(sqlite_workspace) == 0
+    more = [dict(b, messageId=f"late-{i}") for i, b in enumerate(bad)]
+    client.post("/v1/batch", json={"writeKey": key, "batch": more})
+    store.close_writer(sqlite_workspace.settings.events_file)
+    out = CliRunner().invoke(
+        events_app, ["release-quarantine", str(sqlite_workspace.path), "late-0", "--json"]
+    )
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout) == {"released": 1, "inserted": 1}
+    with store.reader(sqlite_workspace.settings.events_file) as con:
+        assert con.execute("SELECT count(*) FROM events").fetchone() == (4,)

@@ -97,3 +97,35 @@ def _summary(result: ImportResult) -> None:
         typer.echo(f"  {unit} {problem.row}: {problem.reason}")
     if result.rejected_count > len(shown):
         typer.echo(f"  … and {result.rejected_count - len(shown):,} more (use --json for more)")
+
+
+@events_app.command("release-quarantine")
+def release_quarantine_command(
+    directory: WorkspaceDir,
+    event_ids: Annotated[
+        list[str] | None, typer.Argument(help="Event ids to let in; none means all.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Move events held in quarantine by the tracking plan into the event store (each
+    once; events already stored are not stored again)."""
+    from productops.analytics import tracking_plan
+    from productops.analytics.store import close_writer
+    from productops.core.errors import ProductOpsError
+    from productops.core.workspace import open_workspace
+
+    try:
+        ws = open_workspace(directory, run_migrations=False)
+    except ProductOpsError as exc:
+        _fail(str(exc))
+    try:
+        result = tracking_plan.release_quarantine(ws, event_ids or "all")
+    except ProductOpsError as exc:
+        _fail(str(exc))
+    finally:
+        close_writer(ws.settings.events_file)
+        ws.close()
+    if as_json:
+        typer.echo(json.dumps({"released": result.released, "inserted": result.inserted}))
+    else:
+        typer.echo(f"Released {result.released:,} events; {result.inserted:,} were new.")

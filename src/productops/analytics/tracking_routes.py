@@ -12,12 +12,13 @@ from pydantic import BaseModel, Field
 from productops.analytics import tracking_plan
 from productops.core.auth import Permission, Principal
 from productops.core.errors import NotFound
-from productops.web.deps import require, workspace_of
+from productops.web.deps import DbDep, require, workspace_of
 from productops.web.templating import render
 
 router = APIRouter()
 ReadPage = Annotated[Principal, require(Permission.READ, page=True)]
 ReadApi = Annotated[Principal, require(Permission.READ)]
+WritePage = Annotated[Principal, require(Permission.WRITE, page=True)]
 
 
 class ViolationPublic(BaseModel):
@@ -83,10 +84,30 @@ def tracking_plan_page(
             "errors": errors,
             "violations": violations,
             "quarantined": tracking_plan.quarantine_count(ws),
+            "can_release": principal.can(Permission.WRITE),
             "start": start,
             "end": end,
         },
     )
+
+
+@router.post("/insights/tracking-plan/release", include_in_schema=False)
+def release_quarantine_form(request: Request, db: DbDep, principal: WritePage) -> Response:
+    """Let every quarantined event into the event store (editors and admins)."""
+    from fastapi.responses import RedirectResponse
+
+    from productops.core import audit
+
+    result = tracking_plan.release_quarantine(workspace_of(request), "all")
+    audit.record(
+        db,
+        principal.actor,
+        "quarantine.release",
+        "events",
+        None,
+        {"released": result.released, "inserted": result.inserted},
+    )
+    return RedirectResponse("/insights/tracking-plan", status_code=303)
 
 
 @router.get("/api/v1/tracking-plan/violations", tags=["tracking plan"])
