@@ -194,3 +194,13 @@ def test_bad_input_is_422_with_the_reason(
     )
     assert r.status_code == 422
     assert needle in r.json()["detail"]
+
+
+def test_the_last_admin_cannot_demote_or_deactivate_themselves(workspace: Workspace) -> None:
+    admin = sign_in(workspace, Role.admin)
+    r = admin.post(f"/admin/users/{admin.user_id}", {"role": "viewer"})
+    assert r.status_code == 409  # type: ignore[attr-defined]
+    assert "last active admin" in r.text  # type: ignore[attr-defined]
+    assert admin.post(f"/admin/users/{admin.user_id}", {"active": "0"}).status_code == 409  # type: ignore[attr-defined]
+    other = sign_in(workspace, Role.admin)
+    assert other.post(f"/admin/users/{admin.user_id}", {"role": "viewer"}).status_code == 303  # type: ignore[attr-defined]

@@ -206,3 +206,53 @@ def test_retention_page_by_feature(sqlite_workspace: Workspace) -> None:
     )
     bad = viewer.client.get("/insights/retention?grain=year")
     assert bad.status_code == 422
+
+
+def test_review_fixes_bad_input_gets_reasons_not_server_errors(
+    sqlite_workspace: Workspace,
+) -> None:
+    _fill(sqlite_workspace)
+    (sqlite_workspace.path / "metrics.yml").write_text(
+        METRICS + "dimensions:\n  plan: {from: account, trait: plan}\n"
+    )
+    viewer = sign_in(sqlite_workspace, Role.viewer)
+    r = viewer.client.get("/insights/funnel?steps=a&steps=b&end=0001-01-01")
+    assert r.status_code == 422 and "outside 1970-01-01" in r.text
+    assert viewer.client.get("/api/v1/accounts/99999999999999999999").status_code == 422
+    key = api_key(sqlite_workspace, "write")
+    client = TestClient(create_app(sqlite_workspace))
+    auth = {"Authorization": f"Bearer {key}"}
+    bad = client.post(
+        "/api/v1/dashboards",
+        headers=auth,
+        json={"name": "X", "panels": [{"metric": "reports", "by": "nonexistent"}]},
+    )
+    assert bad.status_code == 422 and "no dimension 'nonexistent'" in bad.json()["detail"]
+    ok = client.post(
+        "/api/v1/dashboards",
+        headers=auth,
+        json={"name": "Y", "panels": [{"metric": "reports", "by": "plan"}]},
+    )
+    assert ok.status_code == 201
+    # the catalog loses the metric later: the page still opens and says why
+    (sqlite_workspace.path / "metrics.yml").write_text("metrics: []\n")
+    page = viewer.client.get(f"/insights/dashboards/{ok.json()['id']}")
+    assert page.status_code == 200 and "This panel cannot be drawn" in page.text
+
+
+def test_the_demo_job_refuses_a_workspace_in_use(sqlite_workspace: Workspace) -> None:
+    from productops.core import jobs
+
+    key = api_key(sqlite_workspace, "write")
+    sign_in(sqlite_workspace, Role.admin)  # a real user: the workspace is in use
+    client = TestClient(create_app(sqlite_workspace))
+    r = client.post(
+        "/api/v1/jobs",
+        json={"kind": "demo.build", "params": {"size": "tiny"}},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert r.status_code == 202
+    jobs.run_pending(sqlite_workspace)
+    with sqlite_workspace.sessions() as s:
+        job = jobs.get_job(s, r.json()["id"])
+        assert job.status == "failed" and "only built into an empty workspace" in (job.error or "")

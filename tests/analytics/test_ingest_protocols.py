@@ -655,3 +655,28 @@ def test_events_breaking_the_tracking_plan_wait_in_quarantine(
     assert released.inserted == 1
     with store.reader(sqlite_workspace.settings.events_file) as con:
         assert con.execute("SELECT count(*) FROM events").fetchone() == (2,)
+
+
+def test_an_id_already_identified_is_never_moved_to_another_person(
+    sqlite_workspace: Workspace,
+) -> None:
+    from productops.web.app import create_app
+
+    key = api_key(sqlite_workspace, "ingest")
+    client = TestClient(create_app(sqlite_workspace))
+    calls = [
+        {"type": "track", "event": "Visit", "anonymousId": "dev1", "messageId": "m1"},
+        {"type": "identify", "anonymousId": "dev1", "userId": "alice", "messageId": "m2"},
+        {"type": "track", "event": "Report", "userId": "alice", "messageId": "m3"},
+        # someone else signs in on the same browser, or a sender forges it
+        {"type": "identify", "anonymousId": "dev1", "userId": "bob", "messageId": "m4"},
+        {"type": "track", "event": "Report", "userId": "bob", "messageId": "m5"},
+    ]
+    for call in calls:
+        assert client.post("/v1/batch", json={"writeKey": key, "batch": [call]}).status_code == 200
+    with store.reader(sqlite_workspace.settings.events_file) as con:
+        people = dict(
+            con.execute("SELECT event_id, person_id FROM events_resolved ORDER BY 1").fetchall()
+        )
+    assert people["m1"] == "alice" and people["m3"] == "alice"  # alice keeps her history
+    assert people["m5"] == "bob"

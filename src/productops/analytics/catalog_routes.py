@@ -17,7 +17,15 @@ from productops.analytics.catalog import Catalog, CatalogError, Metric
 from productops.core import audit
 from productops.core.auth import Permission, Principal
 from productops.core.errors import PermissionDenied, ProductOpsError
-from productops.web.deps import DbDep, PrincipalDep, UserPage, client_ip, require, workspace_of
+from productops.web.deps import (
+    DbDep,
+    PrincipalDep,
+    UserPage,
+    client_ip,
+    reads_only,
+    require,
+    workspace_of,
+)
 from productops.web.templating import render
 
 router = APIRouter()
@@ -169,6 +177,7 @@ def api_metric(
 
 
 @api.post("/sql", response_model=None)
+@reads_only
 def api_sql(
     request: Request,
     principal: SqlApi,

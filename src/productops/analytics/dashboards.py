@@ -361,7 +361,9 @@ def standard_dashboard(ws: Workspace, today: dt.date | None = None) -> list[Pane
 PANEL_KEYS = {"metric", "by", "grain", "days", "title"}
 
 
-def _clean_panels(panels: list[dict[str, Any]], metric_names: set[str]) -> list[dict[str, Any]]:
+def _clean_panels(
+    panels: list[dict[str, Any]], metric_names: set[str], dimension_names: set[str]
+) -> list[dict[str, Any]]:
     out = []
     for i, panel in enumerate(panels, 1):
         if not isinstance(panel, dict):
@@ -379,6 +381,9 @@ def _clean_panels(panels: list[dict[str, Any]], metric_names: set[str]) -> list[
         if not isinstance(days, int) or not 1 <= days <= 3660:
             raise InvalidInput(f"panel {i}: days must be a whole number from 1 to 3660")
         by = panel.get("by") or None
+        if by is not None and by not in dimension_names:
+            known = ", ".join(sorted(dimension_names)) or "none defined"
+            raise InvalidInput(f"panel {i}: no dimension '{by}' in the catalog ({known})")
         out.append(
             {
                 "metric": metric,
@@ -408,7 +413,7 @@ def save_dashboard(
     if not name:
         raise InvalidInput("a dashboard needs a name")
     catalog = load_catalog(ws)
-    clean = _clean_panels(panels, {m.name for m in catalog.metrics})
+    clean = _clean_panels(panels, {m.name for m in catalog.metrics}, set(catalog.dimensions))
     if dashboard_id is None:
         row = Dashboard(name=name, description=description.strip(), panels=clean, created_by=actor)
         session.add(row)
@@ -455,9 +460,29 @@ def dashboard_panels(
     out = []
     for i, p in enumerate(panels):
         start = today - dt.timedelta(days=int(p.get("days", 90)) - 1)
-        result = query_metric(
-            ws, p["metric"], by=p.get("by"), grain=p.get("grain", "week"), start=start, end=today
-        )
+        try:
+            result = query_metric(
+                ws,
+                p["metric"],
+                by=p.get("by"),
+                grain=p.get("grain", "week"),
+                start=start,
+                end=today,
+            )
+        except (InvalidInput, NotFound) as exc:
+            # The catalog changed under a saved panel: say so in the panel, keep the rest.
+            title = p.get("title") or p["metric"]
+            out.append(
+                Panel(
+                    f"panel-{i}",
+                    title,
+                    f"This panel cannot be drawn: {exc}",
+                    pd.DataFrame(),
+                    None,
+                    {},
+                )
+            )
+            continue
         df = result.frame
         out.append(
             Panel(

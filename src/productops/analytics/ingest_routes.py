@@ -29,7 +29,6 @@ import duckdb
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from productops.analytics import store
@@ -52,6 +51,7 @@ from productops.analytics.ingest import (
 )
 from productops.core import auth
 from productops.core.auth import Permission
+from productops.core.db import best_effort_write
 from productops.core.workspace import Workspace
 from productops.web.deps import csrf_exempt, workspace_of
 
@@ -196,17 +196,13 @@ def authenticate_ingest_key(ws: Workspace, secret: str | None) -> auth.Principal
             "unauthorized",
             "no write key: send the API key as Basic auth, 'writeKey' or 'api_key'",
         )
-    session = ws.sessions()
-    try:
-        session.begin()
+    with ws.sessions() as session:
         row = auth.api_key_for_secret(session, secret)
         principal = auth.principal_for_api_key(row) if row is not None else None
-        try:
-            session.commit()  # last_used_at, refreshed at most once a minute
-        except OperationalError:
-            session.rollback()  # best effort: a busy app database must not refuse events
-    finally:
-        session.close()
+        stamp = auth.key_use_to_record(row) if row is not None else None
+    if stamp is not None:
+        # Best effort: a busy app database must not refuse events.
+        best_effort_write(ws.engine, stamp)
     if principal is None:
         raise IngestAuthError(401, "unauthorized", "the write key is unknown or revoked")
     if not principal.can(Permission.INGEST):

@@ -100,6 +100,9 @@ def ibis_desc(column: str) -> Any:
     return ibis.desc(column)
 
 
+EARLIEST, LATEST = dt.date(1970, 1, 1), dt.date(2099, 12, 31)
+
+
 def _form_dates(
     ws: Any, start: dt.date | None, end: dt.date | None, days: int
 ) -> tuple[dt.date, dt.date]:
@@ -108,6 +111,9 @@ def _form_dates(
         last = service.event_summary(ws).last_event_time
         today = dt.datetime.now(dt.UTC).date()
         end = min(today, last.date()) if last is not None else today
+    for day in (start, end):
+        if day is not None and not EARLIEST <= day <= LATEST:
+            raise InvalidInput(f"{day} is outside {EARLIEST} to {LATEST}")
     return start or end - dt.timedelta(days=days - 1), end
 
 

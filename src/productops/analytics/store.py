@@ -299,10 +299,9 @@ def _link(
                 "AND person_id IS DISTINCT FROM ?",
                 [canonical, distinct_id, canonical],
             )
-    elif row[0] != canonical:
-        # Everything that pointed at the old person now points at the merged one.
-        con.execute("UPDATE identities SET person_id = ? WHERE person_id = ?", [canonical, row[0]])
-        con.execute("UPDATE events SET person_id = ? WHERE person_id = ?", [canonical, row[0]])
+    # An id already linked to another person keeps that person: as in PostHog, two identified
+    # people are never merged (a shared browser, or a sender that knows someone else's id,
+    # must not move one person's history onto another).
 
 
 def upsert_person(

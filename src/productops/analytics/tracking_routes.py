@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from productops.analytics import tracking_plan
 from productops.core.auth import Permission, Principal
 from productops.core.errors import NotFound
-from productops.web.deps import DbDep, require, workspace_of
+from productops.web.deps import reads_only, require, workspace_of
 from productops.web.templating import render
 
 router = APIRouter()
@@ -92,21 +92,26 @@ def tracking_plan_page(
 
 
 @router.post("/insights/tracking-plan/release", include_in_schema=False)
-def release_quarantine_form(request: Request, db: DbDep, principal: WritePage) -> Response:
+@reads_only
+def release_quarantine_form(request: Request, principal: WritePage) -> Response:
     """Let every quarantined event into the event store (editors and admins)."""
     from fastapi.responses import RedirectResponse
 
     from productops.core import audit
+    from productops.core.db import transaction
 
-    result = tracking_plan.release_quarantine(workspace_of(request), "all")
-    audit.record(
-        db,
-        principal.actor,
-        "quarantine.release",
-        "events",
-        None,
-        {"released": result.released, "inserted": result.inserted},
-    )
+    ws = workspace_of(request)
+    result = tracking_plan.release_quarantine(ws, "all")
+    # The long DuckDB work is done; only now take the app database's write lock.
+    with transaction(ws.sessions) as db:
+        audit.record(
+            db,
+            principal.actor,
+            "quarantine.release",
+            "events",
+            None,
+            {"released": result.released, "inserted": result.inserted},
+        )
     return RedirectResponse("/insights/tracking-plan", status_code=303)
 
 

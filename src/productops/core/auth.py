@@ -8,10 +8,11 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -167,10 +168,20 @@ def create_user(
     return user
 
 
+def _refuse_removing_last_admin(session: Session, user: User) -> None:
+    admins = session.scalar(
+        select(func.count(User.id)).where(User.role == Role.admin, User.is_active.is_(True))
+    )
+    if user.role == Role.admin and user.is_active and (admins or 0) <= 1:
+        raise Conflict("this is the last active admin: make someone else admin first")
+
+
 def set_role(session: Session, user_id: int, role: Role | str, actor: str) -> User:
     user = session.get(User, user_id)
     if user is None:
         raise NotFound(f"no user {user_id}")
+    if Role(role) != Role.admin:
+        _refuse_removing_last_admin(session, user)
     old = user.role
     user.role = Role(role)
     audit.record(
@@ -183,6 +194,8 @@ def set_active(session: Session, user_id: int, active: bool, actor: str) -> User
     user = session.get(User, user_id)
     if user is None:
         raise NotFound(f"no user {user_id}")
+    if not active:
+        _refuse_removing_last_admin(session, user)
     user.is_active = active
     if not active:
         session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
@@ -379,10 +392,16 @@ def api_key_for_secret(session: Session, secret: str) -> ApiKey | None:
         return None
     if not hmac.compare_digest(row.key_hash, _sha256(secret)):
         return None
-    now = utcnow()
-    if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
-        row.last_used_at = now
     return row
+
+
+def key_use_to_record(key: ApiKey) -> Any | None:
+    """The update stamping `last_used_at` (at most once a minute), or None. The caller runs it
+    on its own (`db.best_effort_write`), never inside a request's transaction."""
+    now = utcnow()
+    if key.last_used_at is not None and now - key.last_used_at <= dt.timedelta(minutes=1):
+        return None
+    return update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now)
 
 
 def principal_for_api_key(key: ApiKey) -> Principal:

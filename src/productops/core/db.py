@@ -92,6 +92,29 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def best_effort_write(engine: Engine, statement: Any) -> bool:
+    """Run one small write in a transaction of its own, giving up at once when the database
+    is busy (SQLite has one writer). For bookkeeping that must never fail or stall a request
+    or a job: progress, heartbeats, "last used" stamps. Returns whether it was written."""
+    from sqlalchemy.exc import OperationalError
+
+    sqlite = engine.dialect.name == "sqlite"
+    try:
+        with engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            if sqlite and raw is not None:
+                raw.execute("PRAGMA busy_timeout=200")
+            try:
+                with conn.execution_options(productops_write=True).begin():
+                    conn.execute(statement)
+            finally:
+                if sqlite and raw is not None:
+                    raw.execute("PRAGMA busy_timeout=10000")
+    except OperationalError:
+        return False
+    return True
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 

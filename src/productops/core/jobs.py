@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from productops.core import audit
-from productops.core.db import transaction, utcnow
+from productops.core.db import best_effort_write, transaction, utcnow
 from productops.core.errors import NotFound
 from productops.core.models import Job, JobStatus
 
@@ -66,20 +65,8 @@ class JobContext:
 
     def write(self, values: dict[str, Any]) -> None:
         """Best-effort update of this job's row (progress, heartbeat)."""
-        engine = self.workspace.engine
-        sqlite = engine.dialect.name == "sqlite"
-        try:
-            with engine.connect() as conn:
-                raw = conn.connection.dbapi_connection
-                if sqlite and raw is not None:
-                    raw.execute("PRAGMA busy_timeout=200")
-                try:
-                    with conn.execution_options(productops_write=True).begin():
-                        conn.execute(update(Job).where(Job.id == self.job_id).values(**values))
-                finally:
-                    if sqlite and raw is not None:
-                        raw.execute("PRAGMA busy_timeout=10000")
-        except OperationalError:
+        stmt = update(Job).where(Job.id == self.job_id).values(**values)
+        if not best_effort_write(self.workspace.engine, stmt):
             log.debug("update of job %s skipped: database busy", self.job_id)
 
 

@@ -144,6 +144,16 @@ def create_app(workspace: Workspace, *, start_worker: bool = False) -> FastAPI:
             status_code=status,
         )
 
+    @app.exception_handler(OverflowError)
+    async def number_out_of_range(request: Request, exc: OverflowError) -> Response:
+        # e.g. an id or offset larger than the database's 64-bit integers
+        message = "a number in the request is out of range"
+        if _wants_json(request):
+            return JSONResponse({"detail": message}, status_code=422)
+        return render(
+            request, "error.html", {"title": "Check the input", "message": message}, status_code=422
+        )
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = [

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from productops.core import auth
 from productops.core.auth import Principal
+from productops.core.db import best_effort_write
 from productops.core.errors import AuthenticationFailed, PermissionDenied
 from productops.core.workspace import Workspace
 
@@ -37,8 +38,10 @@ def workspace_of(request: Request) -> Workspace:
 def get_db(request: Request) -> Iterator[Session]:
     """A session whose transaction commits when the request succeeds and rolls back on error."""
     factory = workspace_of(request).sessions
+    route = request.scope.get("route")
+    reads_only = getattr(getattr(route, "endpoint", None), "reads_only", False)
     with factory() as session, session.begin():
-        if request.method in UNSAFE_METHODS:
+        if request.method in UNSAFE_METHODS and not reads_only:
             session.connection(execution_options={"productops_write": True})
         yield session
 
@@ -70,6 +73,9 @@ def get_principal(request: Request, db: DbDep) -> Principal | None:
         key = auth.api_key_for_secret(db, token)
         if key is None:
             raise AuthenticationFailed("the API key is unknown or revoked")
+        stamp = auth.key_use_to_record(key)
+        if stamp is not None:
+            best_effort_write(workspace_of(request).engine, stamp)
         principal = auth.principal_for_api_key(key)
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
@@ -160,6 +166,13 @@ async def csrf_protect(request: Request) -> None:
 
 def new_login_csrf() -> str:
     return secrets.token_urlsafe(32)
+
+
+def reads_only(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a POST that changes nothing in the app database (a query, a long DuckDB task), so
+    its request does not hold SQLite's write lock while it runs."""
+    endpoint.reads_only = True  # type: ignore[attr-defined]
+    return endpoint
 
 
 def csrf_exempt(endpoint: Callable[..., Any]) -> Callable[..., Any]:
