@@ -43,7 +43,7 @@ def _chart_page(request: Request, name: str, context: dict[str, Any]) -> Respons
 
 
 def _export(panel: dashboards.Panel, fmt: str, filename: str) -> Response:
-    from productops.analytics.sql import csv_safe
+    from productops.analytics.sql import to_csv
 
     if fmt == "parquet":
         buf = io.BytesIO()
@@ -53,9 +53,11 @@ def _export(panel: dashboards.Panel, fmt: str, filename: str) -> Response:
             media_type="application/vnd.apache.parquet",
             headers={"Content-Disposition": f'attachment; filename="{filename}.parquet"'},
         )
-    safe = panel.data.map(csv_safe) if not panel.data.empty else panel.data
+    # One CSV writer for every export: headers and cells made formula-safe.
+    frame = panel.data
+    rows = frame.astype(object).where(frame.notna(), None).values.tolist()
     return Response(
-        safe.to_csv(index=False),
+        to_csv([str(c) for c in frame.columns], rows),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
     )
