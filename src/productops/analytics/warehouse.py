@@ -29,23 +29,12 @@ import ibis.expr.types as ir
 from ibis.backends import BaseBackend
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from productops.analytics import store
 from productops.analytics.analyses import EventTables
 from productops.core.errors import InvalidInput
 
-EVENT_COLUMNS = (
-    "event_id",
-    "event",
-    "type",
-    "ts",
-    "received_at",
-    "distinct_id",
-    "user_id",
-    "anonymous_id",
-    "account_id",
-    "source",
-    "properties",
-    "person_id",
-)
+# The columns of `events_resolved`: what the store writes, plus the resolved person.
+EVENT_COLUMNS = (*store.EVENT_COLUMNS, "person_id")
 
 
 class WarehouseError(InvalidInput):

@@ -59,6 +59,22 @@ _TITLES = {
 }
 
 
+def _error(
+    request: Request,
+    status: int,
+    message: str,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """An error as JSON for API clients, or as a page with the layout for people."""
+    if _wants_json(request):
+        return JSONResponse({"detail": message}, status_code=status, headers=headers)
+    context = {"title": title or _TITLES.get(status, "Something is off"), "message": message}
+    response = render(request, "error.html", context, status_code=status)
+    response.headers.update(headers or {})
+    return response
+
+
 def _wants_json(request: Request) -> bool:
     path = request.url.path
     return path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
@@ -121,11 +137,7 @@ def create_app(workspace: Workspace, *, start_worker: bool = False) -> FastAPI:
     @app.exception_handler(CsrfError)
     async def csrf_failed(request: Request, exc: CsrfError) -> Response:
         message = "the form's security token is missing or stale: reload the page and try again"
-        if _wants_json(request):
-            return JSONResponse({"detail": message}, status_code=403)
-        return render(
-            request, "error.html", {"title": "Request refused", "message": message}, status_code=403
-        )
+        return _error(request, 403, message, title="Request refused")
 
     @app.exception_handler(ProductOpsError)
     async def domain_error(request: Request, exc: ProductOpsError) -> Response:
@@ -135,24 +147,12 @@ def create_app(workspace: Workspace, *, start_worker: bool = False) -> FastAPI:
             headers["Retry-After"] = str(exc.retry_after)
         if isinstance(exc, AuthenticationFailed):
             headers["WWW-Authenticate"] = "Bearer"
-        if _wants_json(request):
-            return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
-        return render(
-            request,
-            "error.html",
-            {"title": _TITLES.get(status, "Something is off"), "message": str(exc)},
-            status_code=status,
-        )
+        return _error(request, status, str(exc), headers=headers)
 
     @app.exception_handler(OverflowError)
     async def number_out_of_range(request: Request, exc: OverflowError) -> Response:
         # e.g. an id or offset larger than the database's 64-bit integers
-        message = "a number in the request is out of range"
-        if _wants_json(request):
-            return JSONResponse({"detail": message}, status_code=422)
-        return render(
-            request, "error.html", {"title": "Check the input", "message": message}, status_code=422
-        )
+        return _error(request, 422, "a number in the request is out of range")
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
