@@ -60,7 +60,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from productops.analytics import store
-    from productops.analytics.importer import import_events
+    from productops.analytics.ingest.bulk import import_events
     from productops.core.workspace import init_workspace
 
     tmp = Path(tempfile.mkdtemp(prefix="productops-bench-"))

@@ -39,7 +39,7 @@ def serve(workspace: str, port: int) -> None:
     """The server process: the productops app with the ingest endpoints."""
     import uvicorn
 
-    from productops.analytics import ingest_routes
+    from productops.analytics.ingest import routes as ingest_routes
     from productops.core.workspace import open_workspace
     from productops.web.app import create_app
 
@@ -202,7 +202,7 @@ def main() -> None:
         ws = init_workspace(Path(tmp) / "ws", name="Bench Co")
         with transaction(ws.sessions) as s:
             key = auth.create_api_key(s, "bench", "ingest", actor="bench").secret
-        events_file = ws.settings.events_file
+        events_file = events_file(ws)
         ws.close()
         port = free_port()
         url = f"http://127.0.0.1:{port}"

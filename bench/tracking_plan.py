@@ -25,7 +25,7 @@ from typing import Any
 import jsonschema
 
 from productops.analytics import store
-from productops.analytics import tracking_plan as tp
+from productops.analytics import tracking as tp
 
 N_EVENTS = 20
 PLANS = ("free", "pro", "enterprise")

@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from productops.core.auth import ROLE_PERMISSIONS, Permission
+from productops.core.auth import role_permissions
 from productops.core.models import Role, Team
 from productops.core.workspace import Workspace
 from productops.web.app import create_app
@@ -122,8 +122,8 @@ def test_who_may_create_a_team(workspace: Workspace, role: Role, allowed: bool) 
     assert _team_count(workspace) == (1 if allowed else 0)
 
 
-def test_only_researchers_and_admins_may_see_participant_personal_data() -> None:
-    allowed = {r for r, perms in ROLE_PERMISSIONS.items() if Permission.PARTICIPANT_PII in perms}
+def test_only_researchers_and_admins_may_see_peoples_contact_details() -> None:
+    allowed = {r for r in Role if "people.pii" in role_permissions(r)}
     assert allowed == {Role.admin, Role.researcher}
 
 

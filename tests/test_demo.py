@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from productops import demo
+from productops.analytics.settings import events_file
 from productops.cli import app as cli
+from productops.core import demo
 from productops.core.models import Team, TeamMember, User
 from productops.core.workspace import Workspace, init_workspace
 from productops.customers.models import Account, Person
@@ -87,14 +88,14 @@ def test_a_pillar_adds_its_data_with_a_step(
 ) -> None:
     seen: list[str] = []
 
-    @demo.demo_step("zz.pillar", "A later pillar", after=("company.people",))
+    @demo.demo_step("zz.pillar", "A later pillar", after=("customers.people",))
     def _pillar(ctx: demo.DemoContext) -> dict[str, int]:
         seen.append(f"{ctx.data['people']} people ready")
         return {"made": 1}
 
     try:
         names = [s.name for s in demo.steps()]
-        assert names.index("zz.pillar") > names.index("company.people")
+        assert names.index("zz.pillar") > names.index("customers.people")
         ws = init_workspace(tmp_path / "w")
         result = demo.build_demo(ws, seed=1, anchor=ANCHOR, scale=demo.DemoScale.named("tiny"))
         assert result.steps["zz.pillar"] == {"made": 1} and seen == ["600 people ready"]
@@ -141,7 +142,8 @@ def test_demo_events_have_real_shapes(sqlite_workspace: Workspace) -> None:
     from productops.analytics import store
 
     demo.build_demo(sqlite_workspace, seed=5, anchor=ANCHOR, scale=demo.DemoScale.named("tiny"))
-    with store.reader(sqlite_workspace.settings.events_file) as con:
+    store.follow_customers(sqlite_workspace)  # what every analysis does before it reads
+    with store.reader(events_file(sqlite_workspace)) as con:
         total, first, last = con.execute("SELECT count(*), min(ts), max(ts) FROM events").fetchone()
         assert total > 20_000
         assert (last - first).days >= 180 and last.date() < ANCHOR
@@ -152,10 +154,11 @@ def test_demo_events_have_real_shapes(sqlite_workspace: Workspace) -> None:
         assert weekend < 0.5 * weekday  # weekly seasonality
         adoption = dict(
             con.execute(
-                """SELECT p.properties->>'plan',
+                """SELECT a.properties->>'plan',
                       count(DISTINCT e.person_id) FILTER (WHERE e.event = 'Report Created')
                       / count(DISTINCT e.person_id)
-               FROM events_resolved e JOIN persons p USING (person_id) GROUP BY 1"""
+               FROM events_resolved e JOIN persons p USING (person_id)
+               JOIN accounts a ON a.account_id = p.account_id GROUP BY 1"""
             ).fetchall()
         )
         assert adoption["enterprise"] > adoption["free"]  # features differ by plan

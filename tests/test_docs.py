@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from productops.core.settings import Settings
+from productops.core.settings import Settings, sections
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI_DOC = ROOT / "docs" / "cli.md"
@@ -57,6 +57,19 @@ def test_every_setting_is_documented(field: str) -> None:
     text = SETTINGS_DOC.read_text()
     assert f"`{field}`" in text, f"docs/settings.md does not document `{field}`"
     env_var = f"PRODUCTOPS_{field.upper()}"
+    assert f"`{env_var}`" in text, f"docs/settings.md does not name `{env_var}`"
+
+
+def _section_fields() -> list[str]:
+    return [f"{name}.{field}" for name, model in sections().items() for field in model.model_fields]
+
+
+@pytest.mark.parametrize("key", _section_fields())
+def test_every_pillar_setting_is_documented(key: str) -> None:
+    text = SETTINGS_DOC.read_text()
+    section, _, field = key.partition(".")
+    assert f"`[{section}]` `{field}`" in text, f"docs/settings.md does not document {key}"
+    env_var = f"PRODUCTOPS_{section.upper()}__{field.upper()}"
     assert f"`{env_var}`" in text, f"docs/settings.md does not name `{env_var}`"
 
 

@@ -6,12 +6,14 @@ import threading
 from typing import Any
 
 from fastapi.testclient import TestClient
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from productops.cli import app as cli
 from productops.core import jobs
-from productops.core.db import transaction, utcnow
+from productops.core.clock import utcnow
+from productops.core.db import transaction
 from productops.core.jobs import JobContext, job_handler
 from productops.core.models import Job, JobStatus, Role
 from productops.core.workspace import Workspace
@@ -21,9 +23,15 @@ from tests.conftest import api_key, sign_in
 SEEN_PROGRESS: list[tuple[int, int | None]] = []
 
 
-@job_handler("test.count", "Count to a number")
+class CountParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    n: int = Field(default=10, ge=0, le=1000)
+
+
+@job_handler("test.count", "Count to a number", params=CountParams)
 def _count(ctx: JobContext) -> dict[str, Any]:
-    n = int(ctx.params.get("n", 10))
+    n = ctx.params_as(CountParams).n
     for i in range(1, n + 1):
         ctx.progress(i, n, f"at {i}", force=True)
         with ctx.workspace.sessions() as s:
@@ -161,3 +169,31 @@ def test_cli_reports_a_failed_job_and_exits_non_zero(sqlite_workspace: Workspace
     result = CliRunner().invoke(cli, ["jobs", "run", str(sqlite_workspace.path), "test.fail"])
     assert result.exit_code == 1
     assert "not a number" in result.output
+
+
+def test_a_job_kind_refuses_parameters_it_does_not_take(workspace: Workspace) -> None:
+    key = api_key(workspace, "write")
+    client = TestClient(create_app(workspace))
+    auth = {"Authorization": f"Bearer {key}"}
+    for params, field in (({"n": "many"}, "n"), ({"n": 3, "shell": "rm"}, "shell")):
+        r = client.post("/api/v1/jobs", json={"kind": "test.count", "params": params}, headers=auth)
+        assert r.status_code == 422, r.text
+        assert field in r.json()["detail"]
+    with workspace.sessions() as s:
+        assert s.scalar(select(Job)) is None  # nothing queued
+
+
+def test_a_job_kind_says_who_may_queue_it(workspace: Workspace) -> None:
+    """A `write` key cannot queue the demo build (it needs admin): the attack from issue 7."""
+    client = TestClient(create_app(workspace))
+    write = {"Authorization": f"Bearer {api_key(workspace, 'write')}"}
+    r = client.post("/api/v1/jobs", json={"kind": "demo.build", "params": {}}, headers=write)
+    assert r.status_code == 403, r.text
+    assert "admin" in r.json()["detail"]
+    with workspace.sessions() as s:
+        assert s.scalar(select(Job)) is None
+    admin = {"Authorization": f"Bearer {api_key(workspace, 'admin')}"}
+    r = client.post(
+        "/api/v1/jobs", json={"kind": "demo.build", "params": {"size": "huge"}}, headers=admin
+    )
+    assert r.status_code == 422 and "size" in r.json()["detail"]

@@ -7,7 +7,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from productops.analytics import ingest_routes, store
+from productops.analytics import store
+from productops.analytics.ingest import routes as ingest_routes
+from productops.analytics.settings import events_file
 from productops.core.workspace import Workspace
 from productops.web.app import create_app
 
@@ -26,7 +28,7 @@ def basic(key: str) -> dict[str, str]:
 
 def rows(ws: Workspace, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
     """Query the event store through this process's writer (which creates its tables)."""
-    with store.writer_for(ws.settings.events_file).read() as con:
+    with store.writer_for(events_file(ws)).read() as con:
         return [tuple(r) for r in con.execute(sql, params or []).fetchall()]
 
 
@@ -35,4 +37,4 @@ def count(ws: Workspace, where: str = "TRUE", params: list[Any] | None = None) -
 
 
 def close_store(ws: Workspace) -> None:
-    store.close_writer(ws.settings.events_file)
+    store.close_writer(events_file(ws))

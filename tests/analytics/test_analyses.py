@@ -29,7 +29,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.testclient import TestClient
 
 from productops.analytics import analyses as A
-from productops.analytics import insights_routes, store
+from productops.analytics import store
+from productops.analytics.analyses import routes as insights_routes
+from productops.analytics.settings import events_file
 from productops.core.errors import InvalidInput
 from productops.core.models import Role
 from productops.core.workspace import Workspace
@@ -389,7 +391,7 @@ def with_insights(app: FastAPI) -> FastAPI:
 
 @pytest.fixture
 def story_workspace(workspace: Workspace) -> Workspace:
-    write_story(workspace.settings.events_file)
+    write_story(events_file(workspace))
     return workspace
 
 
@@ -482,7 +484,7 @@ EXAMPLES = int(os.environ.get("PRODUCTOPS_FUZZ_EXAMPLES", "10"))
 def test_schemathesis_finds_no_server_error_in_the_insights_api(
     sqlite_workspace: Workspace,
 ) -> None:
-    write_story(sqlite_workspace.settings.events_file)
+    write_story(events_file(sqlite_workspace))
     story_workspace = sqlite_workspace
     schemathesis = pytest.importorskip("schemathesis")
 

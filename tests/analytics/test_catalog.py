@@ -23,8 +23,12 @@ from hypothesis import strategies as st
 from jinja2 import ChoiceLoader, FileSystemLoader
 from typer.testing import CliRunner
 
-from productops.analytics import catalog_routes, store
-from productops.analytics.catalog import (
+from productops.analytics import settings as analytics_settings
+from productops.analytics import store
+from productops.analytics.catalog import routes as catalog_routes
+from productops.analytics.catalog.cli import metrics_app
+from productops.analytics.catalog.metrics import MetricQueryError, query_metric
+from productops.analytics.catalog.service import (
     METRICS_FILE,
     CatalogError,
     UnknownDimension,
@@ -33,8 +37,6 @@ from productops.analytics.catalog import (
     parse_catalog,
     save_catalog,
 )
-from productops.analytics.catalog_cli import metrics_app
-from productops.analytics.metrics import MetricQueryError, query_metric
 from productops.core.models import Role
 from productops.core.workspace import Workspace
 from productops.web.app import create_app
@@ -183,7 +185,7 @@ def events_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def company(sqlite_workspace: Workspace, events_file: Path) -> Workspace:
     """A workspace with the hand-made events and CATALOG as its metrics.yml."""
-    shutil.copyfile(events_file, sqlite_workspace.settings.events_file)
+    shutil.copyfile(events_file, analytics_settings.events_file(sqlite_workspace))
     (sqlite_workspace.path / METRICS_FILE).write_text(CATALOG)
     return sqlite_workspace
 
@@ -513,7 +515,7 @@ def test_the_sql_of_a_result_reproduces_its_numbers(
 ) -> None:
     result = query_metric(company, metric, **kw)
     assert result.sql.lstrip().upper().startswith(("SELECT", "WITH"))
-    con = duckdb.connect(str(company.settings.events_file), read_only=True)
+    con = duckdb.connect(str(analytics_settings.events_file(company)), read_only=True)
     try:
         rerun = con.sql(result.sql).fetchall()
     finally:
@@ -605,7 +607,7 @@ def wire(app: FastAPI) -> FastAPI:
 
 @pytest.fixture
 def company_any_db(workspace: Workspace, events_file: Path) -> Iterator[Workspace]:
-    shutil.copyfile(events_file, workspace.settings.events_file)
+    shutil.copyfile(events_file, analytics_settings.events_file(workspace))
     (workspace.path / METRICS_FILE).write_text(CATALOG)
     yield workspace
 

@@ -13,7 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from productops.analytics import store
-from productops.analytics.dashboards import standard_dashboard
+from productops.analytics.dashboards.service import standard_dashboard
+from productops.analytics.settings import events_file
 from productops.core.models import Role
 from productops.core.workspace import Workspace
 from productops.web.app import create_app
@@ -43,7 +44,7 @@ def _fill(ws: Workspace) -> None:
                     properties={"note": '=HYPERLINK("http://x")' if p == 0 else "ok"},
                 )
             )
-    con = store.connect(ws.settings.events_file)
+    con = store.connect(events_file(ws))
     try:
         store.append_arrow(con, store.events_to_arrow(events), windowed=False)
         now = dt.datetime(2026, 11, 1)
@@ -243,7 +244,7 @@ def test_review_fixes_bad_input_gets_reasons_not_server_errors(
 def test_the_demo_job_refuses_a_workspace_in_use(sqlite_workspace: Workspace) -> None:
     from productops.core import jobs
 
-    key = api_key(sqlite_workspace, "write")
+    key = api_key(sqlite_workspace, "admin")
     sign_in(sqlite_workspace, Role.admin)  # a real user: the workspace is in use
     client = TestClient(create_app(sqlite_workspace))
     r = client.post(
@@ -256,3 +257,31 @@ def test_the_demo_job_refuses_a_workspace_in_use(sqlite_workspace: Workspace) ->
     with sqlite_workspace.sessions() as s:
         job = jobs.get_job(s, r.json()["id"])
         assert job.status == "failed" and "only built into an empty workspace" in (job.error or "")
+
+
+def test_a_failed_demo_build_leaves_nothing_behind(
+    sqlite_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """All or nothing: a build that fails half-way (here: while writing events) removes the
+    accounts, people and users the earlier steps made (issue 7: 40 accounts and 600 people
+    were left behind)."""
+    from sqlalchemy import func, select
+
+    from productops.analytics import demo as analytics_demo
+    from productops.core import demo
+    from productops.core.db import load_models
+    from productops.core.errors import InvalidInput
+
+    def broken(*args: object, **kwargs: object) -> int:
+        raise InvalidInput("the disk is full")
+
+    monkeypatch.setattr(analytics_demo, "_signup_journeys", broken)
+    with pytest.raises(InvalidInput, match="disk is full"):
+        demo.build_demo(sqlite_workspace, seed=1, scale=demo.DemoScale.named("tiny"))
+    with sqlite_workspace.sessions() as s:
+        for table in load_models().sorted_tables:
+            if table.name not in demo.BOOKKEEPING_TABLES:
+                assert s.scalar(select(func.count()).select_from(table)) == 0, table.name
+    with store.reader(events_file(sqlite_workspace)) as con:
+        assert con.execute("SELECT count(*) FROM events").fetchone() == (0,)
+    assert demo.demo_state(sqlite_workspace) == "empty"  # and it can be built again

@@ -18,13 +18,14 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from productops.analytics.cli import events_app
-from productops.analytics.importer import (
+from productops.analytics.ingest.bulk import (
     ImportFileError,
     ImportRowError,
     detect_format,
     import_events,
 )
+from productops.analytics.ingest.cli import events_app
+from productops.analytics.settings import events_file
 from productops.analytics.store import EventStoreError
 from productops.core.workspace import Workspace
 
@@ -35,7 +36,7 @@ def ws(sqlite_workspace: Workspace) -> Iterator[Workspace]:
 
 
 def rows(ws: Workspace, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-    con = duckdb.connect(str(ws.settings.events_file), read_only=True)
+    con = duckdb.connect(str(events_file(ws)), read_only=True)
     try:
         return [tuple(r) for r in con.execute(sql, params or []).fetchall()]
     finally:
@@ -379,7 +380,7 @@ def test_the_store_held_by_another_process_is_named(ws: Workspace, tmp_path: Pat
             "-c",
             "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True);"
             " time.sleep(30)",
-            str(ws.settings.events_file),
+            str(events_file(ws)),
         ],
         stdout=subprocess.PIPE,
         text=True,

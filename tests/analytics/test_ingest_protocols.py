@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from productops.analytics import ingest, store
+from productops.analytics.settings import events_file
 from productops.core import auth
 from productops.core.db import transaction
 from productops.core.models import Role
@@ -616,7 +617,7 @@ def test_schemathesis_finds_no_server_error_in_the_ingest_api(api: Ingest) -> No
 def test_events_breaking_the_tracking_plan_wait_in_quarantine(
     sqlite_workspace: Workspace,
 ) -> None:
-    from productops.analytics import tracking_plan
+    from productops.analytics import tracking as tracking_plan
     from productops.web.app import create_app
 
     (sqlite_workspace.path / "tracking-plan.yml").write_text(
@@ -647,13 +648,13 @@ def test_events_breaking_the_tracking_plan_wait_in_quarantine(
     r = client.post("/v1/batch", json=body)
     assert r.status_code == 200
     assert (r.json()["stored"], r.json()["quarantined"]) == (1, 1)
-    with store.reader(sqlite_workspace.settings.events_file) as con:
+    with store.reader(events_file(sqlite_workspace)) as con:
         assert con.execute("SELECT event_id FROM events").fetchall() == [("ok-1",)]
         assert con.execute("SELECT event_id FROM quarantine").fetchall() == [("bad-1",)]
     assert client.post("/v1/batch", json=body).json()["stored"] == 0  # still exactly once
     released = tracking_plan.release_quarantine(sqlite_workspace, "all")
     assert released.inserted == 1
-    with store.reader(sqlite_workspace.settings.events_file) as con:
+    with store.reader(events_file(sqlite_workspace)) as con:
         assert con.execute("SELECT count(*) FROM events").fetchone() == (2,)
 
 
@@ -674,7 +675,7 @@ def test_an_id_already_identified_is_never_moved_to_another_person(
     ]
     for call in calls:
         assert client.post("/v1/batch", json={"writeKey": key, "batch": [call]}).status_code == 200
-    with store.reader(sqlite_workspace.settings.events_file) as con:
+    with store.reader(events_file(sqlite_workspace)) as con:
         people = dict(
             con.execute("SELECT event_id, person_id FROM events_resolved ORDER BY 1").fetchall()
         )

@@ -26,6 +26,7 @@ import pytest
 
 from productops.analytics import analyses as A
 from productops.analytics import store
+from productops.analytics.settings import events_file
 from productops.core.workspace import init_workspace
 from tests.conftest import SHARED_DATA
 
@@ -93,14 +94,14 @@ def ecommerce(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         """
     )
     _load(
-        ws.settings.events_file,
+        events_file(ws),
         events,
         f"""SELECT CAST(user_id AS VARCHAR), NULL,
                    json_object('sex', sex, 'device', device), CAST(date AS TIMESTAMP),
                    CAST(date AS TIMESTAMP)
             FROM {users}""",
     )
-    con = store.connect(ws.settings.events_file, read_only=True)
+    con = store.connect(events_file(ws), read_only=True)
     yield ibis.duckdb.from_connection(con)
     con.close()
     ws.close()
@@ -181,9 +182,9 @@ def cdnow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]
     sample = _whitespace_rows(
         CDNOW_DIR / "CDNOW_sample.txt", ["cust", "newid", "dt", "cds", "amt"], False
     )
-    _load(master_ws.settings.events_file, _purchases(master, "cust", "m"))
-    _load(sample_ws.settings.events_file, _purchases(sample, "newid", "s"))
-    cons = [store.connect(w.settings.events_file, read_only=True) for w in (master_ws, sample_ws)]
+    _load(events_file(master_ws), _purchases(master, "cust", "m"))
+    _load(events_file(sample_ws), _purchases(sample, "newid", "s"))
+    cons = [store.connect(events_file(w), read_only=True) for w in (master_ws, sample_ws)]
     yield ibis.duckdb.from_connection(cons[0]), ibis.duckdb.from_connection(cons[1])
     for con in cons:
         con.close()

@@ -302,7 +302,7 @@ BY_DIMENSION = [("plan", "month"), ("browser", "all"), ("country", "day"), ("sou
 
 
 def _catalog() -> Any:
-    metrics = pytest.importorskip("productops.analytics.metrics")
+    metrics = pytest.importorskip("productops.analytics.catalog.metrics")
     catalog = pytest.importorskip("productops.analytics.catalog")
     return metrics, catalog.parse_catalog(CATALOG)
 

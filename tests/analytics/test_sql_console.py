@@ -19,10 +19,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from productops.analytics import catalog_routes, store
 from productops.analytics import sql as console
-from productops.analytics.catalog_cli import sql as sql_command
-from productops.analytics.sql import (
+from productops.analytics import store
+from productops.analytics.catalog import routes as catalog_routes
+from productops.analytics.settings import events_file
+from productops.analytics.sql.cli import sql as sql_command
+from productops.analytics.sql.service import (
     SqlConsoleError,
     check_parse_tree,
     check_query,
@@ -56,7 +58,7 @@ def _event(n: int, name: str, who: str, props: dict[str, object] | None = None) 
 
 
 def fill(ws: Workspace) -> None:
-    con = store.connect(ws.settings.events_file)
+    con = store.connect(events_file(ws))
     try:
         store.append_arrow(
             con,
@@ -275,12 +277,12 @@ LAYER_2_REFUSES = [
 
 @pytest.mark.parametrize("query", LAYER_2_REFUSES)
 def test_duckdbs_parse_tree_is_checked_too(ws: Workspace, query: str) -> None:
-    with console_connection(ws.settings.events_file) as con, pytest.raises(SqlConsoleError):
+    with console_connection(events_file(ws)) as con, pytest.raises(SqlConsoleError):
         check_parse_tree(con, query)
 
 
 def test_duckdbs_parse_tree_allows_plain_selects(ws: Workspace) -> None:
-    with console_connection(ws.settings.events_file) as con:
+    with console_connection(events_file(ws)) as con:
         check_parse_tree(con, "WITH a AS (SELECT * FROM events) SELECT * FROM a, range(2)")
 
 
@@ -301,7 +303,7 @@ def test_the_connection_itself_cannot_read_or_write_files(ws: Workspace, tmp_pat
         f"ATTACH '{attached}' AS other",
         "INSTALL httpfs",
     ]
-    with console_connection(ws.settings.events_file) as con:
+    with console_connection(events_file(ws)) as con:
         for query in bypassing_checks:
             with pytest.raises(
                 SqlConsoleError, match=r"Permission|disabled|read-only|does not exist"
@@ -317,7 +319,7 @@ def test_the_connection_itself_cannot_read_or_write_files(ws: Workspace, tmp_pat
 def test_the_checks_still_hold_when_this_process_owns_the_writer(ws: Workspace) -> None:
     # With the ingest writer open in-process DuckDB allows no sandboxed second connection; the
     # console falls back to a cursor of the writer's, still behind both parse checks.
-    path = ws.settings.events_file
+    path = events_file(ws)
     store.writer_for(path)
     try:
         assert run_sql(ws, "SELECT count(*) FROM events").rows == [[4]]

@@ -18,8 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jinja2 import ChoiceLoader, FileSystemLoader
 
-import productops.analytics.tracking_plan as tp
-from productops.analytics import store, tracking_routes
+from productops.analytics import store
+from productops.analytics import tracking as tp
+from productops.analytics.settings import events_file
+from productops.analytics.tracking import routes as tracking_routes
 from productops.core.models import Role
 from productops.core.workspace import Workspace
 from tests.conftest import api_key, sign_in
@@ -69,7 +71,7 @@ def ev(
 
 
 def put(ws: Workspace, events: list[store.Event]) -> None:
-    con = store.connect(ws.settings.events_file)
+    con = store.connect(events_file(ws))
     try:
         store.append_arrow(con, store.events_to_arrow(events), windowed=False)
     finally:
@@ -84,7 +86,7 @@ def write_plan(ws: Workspace, text: str) -> None:
 def ws(sqlite_workspace: Workspace) -> Iterator[Workspace]:
     write_plan(sqlite_workspace, PLAN)
     yield sqlite_workspace
-    store.close_writer(sqlite_workspace.settings.events_file)
+    store.close_writer(events_file(sqlite_workspace))
 
 
 def kinds(violations: list[tp.Violation]) -> set[tuple[str | None, str]]:
@@ -469,7 +471,7 @@ def test_the_report_and_check_event_agree_on_random_values(values: list[Any]) ->
 
 
 def _count(ws: Workspace, table: str) -> int:
-    with store.reader(ws.settings.events_file) as con:
+    with store.reader(events_file(ws)) as con:
         row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
     return int(row[0]) if row else 0
 
@@ -489,7 +491,7 @@ def test_quarantine_holds_violating_events_and_release_lets_them_in_once(ws: Wor
     ]
 
     put(ws, accepted)
-    con = store.connect(ws.settings.events_file)
+    con = store.connect(events_file(ws))
     try:
         assert tp.quarantine_events(con, [e for e, _ in held], [vs for _, vs in held]) == 2
         assert tp.quarantine_events(con, [e for e, _ in held], [vs for _, vs in held]) == 0
@@ -511,7 +513,7 @@ def test_quarantine_holds_violating_events_and_release_lets_them_in_once(ws: Wor
     assert tp.release_quarantine(ws, "all") == tp.ReleaseResult(0, 0)
     assert (_count(ws, "events"), _count(ws, "quarantine")) == (3, 0)
 
-    with store.reader(ws.settings.events_file) as con:
+    with store.reader(events_file(ws)) as con:
         released = con.execute(
             "SELECT source, properties::VARCHAR FROM events WHERE event_id = 'bad-type'"
         ).fetchone()
@@ -523,7 +525,7 @@ def test_quarantine_holds_violating_events_and_release_lets_them_in_once(ws: Wor
 
 def test_releasing_an_event_already_stored_does_not_store_it_twice(ws: Workspace) -> None:
     late = ev("page_viewed", event_id="dup")
-    con = store.connect(ws.settings.events_file)
+    con = store.connect(events_file(ws))
     try:
         tp.quarantine_events(con, [late], [[]])
     finally:
@@ -536,7 +538,7 @@ def test_releasing_an_event_already_stored_does_not_store_it_twice(ws: Workspace
 def test_an_event_already_stored_is_not_quarantined_again(ws: Workspace) -> None:
     e = ev("page_viewed", event_id="seen")
     put(ws, [e])
-    con = store.connect(ws.settings.events_file)
+    con = store.connect(events_file(ws))
     try:
         assert tp.quarantine_events(con, [e], [[]]) == 0
     finally:
@@ -589,7 +591,7 @@ def test_the_page_shows_the_plan_and_escapes_hostile_names(workspace: Workspace)
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
     assert "Unknown event" in page and "Value not allowed" in page and "Mistyped property" in page
     assert "order_completed" in page and "integer" in page  # the plan itself is shown
-    store.close_writer(workspace.settings.events_file)
+    store.close_writer(events_file(workspace))
 
 
 def test_the_page_explains_a_missing_or_broken_plan(workspace: Workspace) -> None:
@@ -658,7 +660,7 @@ def test_quarantined_events_are_let_in_from_the_cli_and_the_page(
     from fastapi.testclient import TestClient
     from typer.testing import CliRunner
 
-    from productops.analytics.cli import events_app
+    from productops.analytics.ingest.cli import events_app
     from productops.web.app import create_app
 
     (sqlite_workspace.path / "tracking-plan.yml").write_text(
@@ -688,11 +690,11 @@ def test_quarantined_events_are_let_in_from_the_cli_and_the_page(
     assert tp.quarantine_count(sqlite_workspace) == 0
     more = [dict(b, messageId=f"late-{i}") for i, b in enumerate(bad)]
     client.post("/v1/batch", json={"writeKey": key, "batch": more})
-    store.close_writer(sqlite_workspace.settings.events_file)
+    store.close_writer(events_file(sqlite_workspace))
     out = CliRunner().invoke(
         events_app, ["release-quarantine", str(sqlite_workspace.path), "late-0", "--json"]
     )
     assert out.exit_code == 0, out.output
     assert json.loads(out.stdout) == {"released": 1, "inserted": 1}
-    with store.reader(sqlite_workspace.settings.events_file) as con:
+    with store.reader(events_file(sqlite_workspace)) as con:
         assert con.execute("SELECT count(*) FROM events").fetchone() == (4,)

@@ -17,12 +17,13 @@ import duckdb
 import pytest
 
 from productops.analytics import analyses as A
-from productops.analytics.warehouse import (
+from productops.analytics.query.warehouse import (
     WarehouseError,
     connect_warehouse,
     parse_mapping,
     redact,
 )
+from productops.core.errors import InvalidInput
 from tests.analytics.test_analyses import JAN1, JAN31, STEPS, STORY, column, funnel_counts
 
 MAPPING: dict[str, Any] = {
@@ -166,7 +167,7 @@ def test_mapping_mistakes_are_named(
 
 def test_a_missing_person_trait_needs_a_persons_table(warehouse_url: str) -> None:
     tables = connect_warehouse(warehouse_url, {"events": MAPPING["events"]})
-    with pytest.raises(A.InvalidInput, match="no persons table"):
+    with pytest.raises(InvalidInput, match="no persons table"):
         A.funnel(tables, STEPS, JAN1, JAN31, breakdown="person.country")
 
 
@@ -185,7 +186,7 @@ def test_mappings_come_from_plain_dicts() -> None:
 
 
 def test_a_warehouse_date_range_is_checked_like_the_store(dw: A.EventTables) -> None:
-    with pytest.raises(A.InvalidInput, match="after the end date"):
+    with pytest.raises(InvalidInput, match="after the end date"):
         A.lifecycle(dw, JAN31, dt.date(2024, 1, 2))
 
 
@@ -195,13 +196,13 @@ def test_a_workspace_set_to_a_warehouse_serves_its_numbers(
     import yaml
     from fastapi.testclient import TestClient
 
-    from productops.analytics.catalog import parse_catalog
-    from productops.analytics.metrics import query_metric
+    from productops.analytics.catalog.metrics import query_metric
+    from productops.analytics.catalog.service import parse_catalog
     from productops.core.workspace import init_workspace, open_workspace
     from productops.web.app import create_app
     from tests.conftest import api_key
 
-    init_workspace(tmp_path / "ws", warehouse_url=warehouse_url).close()
+    init_workspace(tmp_path / "ws", analytics={"warehouse_url": warehouse_url}).close()
     (tmp_path / "ws" / "warehouse.yml").write_text(yaml.safe_dump(MAPPING))
     (tmp_path / "ws" / "metrics.yml").write_text(
         "metrics:\n  - {name: signups, type: unique_users, event: signup}\n"
@@ -226,10 +227,10 @@ def test_a_workspace_set_to_a_warehouse_serves_its_numbers(
 
 
 def test_a_missing_mapping_file_is_named(warehouse_url: str, tmp_path: Path) -> None:
-    from productops.analytics.service import event_source
+    from productops.analytics.query.source import event_source
     from productops.core.workspace import init_workspace
 
-    ws = init_workspace(tmp_path / "ws", warehouse_url=warehouse_url)
+    ws = init_workspace(tmp_path / "ws", analytics={"warehouse_url": warehouse_url})
     with pytest.raises(WarehouseError, match=r"warehouse\.yml does not exist"), event_source(ws):
         pass
     ws.close()

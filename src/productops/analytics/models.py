@@ -1,25 +1,7 @@
-"""App-database tables of the analytics pillar (the events themselves live in DuckDB)."""
+"""The analytics pillar's app-database tables (the events themselves live in DuckDB)."""
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
+from productops.analytics.dashboards.models import Dashboard
 
-from sqlalchemy import JSON, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
-
-from productops.core.db import Base, UTCDateTime, utcnow
-
-
-class Dashboard(Base):
-    """A saved dashboard: panels of catalog metrics, each with a breakdown and a grain."""
-
-    __tablename__ = "dashboards"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
-    description: Mapped[str] = mapped_column(Text, default="")
-    panels: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    created_by: Mapped[str] = mapped_column(String(200), default="system")
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+__all__ = ["Dashboard"]

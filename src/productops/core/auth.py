@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from productops.core import audit
-from productops.core.db import utcnow
+from productops.core.clock import utcnow
 from productops.core.errors import (
     AuthenticationFailed,
     Conflict,
@@ -39,34 +39,33 @@ MIN_PASSWORD_LENGTH = 10
 
 
 class Permission:
-    """Named permissions. Roles and API-key scopes map onto these; routes ask for one."""
+    """The house's permissions. Roles and API-key scopes map onto permissions; routes ask
+    for one, never for a role. Pillars add their own through the pillar contract (their
+    `permissions` module), e.g. `people.pii`."""
 
     READ = "read"
     WRITE = "write"
     ADMIN = "admin"
     INGEST = "ingest"
-    PARTICIPANT_PII = "participants.pii"
-    RESEARCH_WRITE = "research.write"
 
 
-ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
-    Role.admin: frozenset(
-        {
-            Permission.READ,
-            Permission.WRITE,
-            Permission.ADMIN,
-            Permission.PARTICIPANT_PII,
-            Permission.RESEARCH_WRITE,
-        }
-    ),
+@dataclass(frozen=True)
+class PermissionSpec:
+    """A permission a pillar adds: who gets it. Admins (role and key scope) always do."""
+
+    description: str
+    roles: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+
+
+BASE_ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.admin: frozenset({Permission.READ, Permission.WRITE, Permission.ADMIN}),
     Role.editor: frozenset({Permission.READ, Permission.WRITE}),
-    Role.researcher: frozenset(
-        {Permission.READ, Permission.PARTICIPANT_PII, Permission.RESEARCH_WRITE}
-    ),
+    Role.researcher: frozenset({Permission.READ}),
     Role.viewer: frozenset({Permission.READ}),
 }
 
-SCOPE_PERMISSIONS: dict[Scope, frozenset[str]] = {
+BASE_SCOPE_PERMISSIONS: dict[Scope, frozenset[str]] = {
     Scope.ingest: frozenset({Permission.INGEST}),
     Scope.read: frozenset({Permission.READ}),
     Scope.write: frozenset({Permission.READ, Permission.WRITE}),
@@ -74,6 +73,41 @@ SCOPE_PERMISSIONS: dict[Scope, frozenset[str]] = {
         {Permission.READ, Permission.WRITE, Permission.ADMIN, Permission.INGEST}
     ),
 }
+
+
+def pillar_permissions() -> dict[str, PermissionSpec]:
+    """Every permission the pillars add, by name."""
+    from productops.core import pillars
+
+    found: dict[str, PermissionSpec] = {}
+    for pillar, module in pillars.parts("permissions"):
+        for name, spec in getattr(module, "PERMISSIONS", {}).items():
+            if name in found or name in vars(Permission).values():
+                raise ValueError(f"permission '{name}' of {pillar.name} is declared twice")
+            found[name] = spec
+    return found
+
+
+def role_permissions(role: Role | str) -> frozenset[str]:
+    """What a person with `role` may do."""
+    role = Role(role)
+    extra = {
+        name
+        for name, spec in pillar_permissions().items()
+        if role == Role.admin or str(role) in spec.roles
+    }
+    return BASE_ROLE_PERMISSIONS[role] | extra
+
+
+def scope_permissions(scope: Scope | str) -> frozenset[str]:
+    """What an API key of `scope` may do."""
+    scope = Scope(scope)
+    extra = {
+        name
+        for name, spec in pillar_permissions().items()
+        if scope == Scope.admin or str(scope) in spec.scopes
+    }
+    return BASE_SCOPE_PERMISSIONS[scope] | extra
 
 
 @dataclass(frozen=True)
@@ -103,9 +137,11 @@ class Principal:
             raise PermissionDenied(f"{who} does not allow '{permission}'")
 
 
-CLI_PRINCIPAL = Principal(
-    kind="cli", id=None, name="cli", permissions=ROLE_PERMISSIONS[Role.admin], role=Role.admin
-)
+def cli_principal() -> Principal:
+    """The command line on the workspace's own machine: an admin."""
+    return Principal(
+        kind="cli", id=None, name="cli", permissions=role_permissions(Role.admin), role=Role.admin
+    )
 
 
 def principal_for_user(user: User, csrf_token: str | None = None) -> Principal:
@@ -113,7 +149,7 @@ def principal_for_user(user: User, csrf_token: str | None = None) -> Principal:
         kind="user",
         id=user.id,
         name=user.email,
-        permissions=ROLE_PERMISSIONS[user.role],
+        permissions=role_permissions(user.role),
         role=user.role,
         csrf_token=csrf_token,
         display_name=user.name,
@@ -409,7 +445,7 @@ def principal_for_api_key(key: ApiKey) -> Principal:
         kind="apikey",
         id=key.id,
         name=key.name,
-        permissions=SCOPE_PERMISSIONS[key.scope],
+        permissions=scope_permissions(key.scope),
         scope=key.scope,
     )
 

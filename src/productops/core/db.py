@@ -52,10 +52,6 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -127,21 +123,44 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+def migration_folders() -> list[Path]:
+    """Where migrations live: the house's, then each pillar's `migrations/versions`. They form
+    one history (each migration names the one before it, whichever folder that is in)."""
+    from productops.core import pillars
+
+    folders = [MIGRATIONS_DIR / "versions"]
+    for pillar in pillars.pillars():
+        folder = pillar.folder / "migrations" / "versions"
+        if folder.is_dir():
+            folders.append(folder)
+    return folders
+
+
 def alembic_config(engine: Engine) -> Any:
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("path_separator", "newline")
+    cfg.set_main_option("version_locations", "\n".join(str(f) for f in migration_folders()))
     cfg.attributes["engine"] = engine
     return cfg
+
+
+def load_models() -> MetaData:
+    """Import the house's tables and every pillar's `models`, so that `Base.metadata` (Alembic,
+    backup, restore) sees them all; returns it."""
+    from productops.core import models, pillars  # noqa: F401  - registers the tables
+
+    pillars.load("models")
+    return Base.metadata
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema up to `revision` (all of productops' migrations by default)."""
     from alembic import command
 
-    import productops.models  # noqa: F401  - registers every domain's tables
-
+    load_models()
     command.upgrade(alembic_config(engine), revision)
 
 
@@ -149,8 +168,7 @@ def downgrade(engine: Engine, revision: str) -> None:
     """Take the schema back down to `revision` ("base" removes every table)."""
     from alembic import command
 
-    import productops.models  # noqa: F401
-
+    load_models()
     command.downgrade(alembic_config(engine), revision)
 
 

@@ -16,14 +16,17 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from productops.core import audit
-from productops.core.db import best_effort_write, transaction, utcnow
-from productops.core.errors import NotFound
+from productops.core.auth import Permission
+from productops.core.clock import utcnow
+from productops.core.db import best_effort_write, transaction
+from productops.core.errors import InvalidInput, NotFound
 from productops.core.models import Job, JobStatus
 
 if TYPE_CHECKING:
@@ -35,14 +38,30 @@ STALE_AFTER = dt.timedelta(minutes=5)
 HEARTBEAT_EVERY = dt.timedelta(seconds=30)
 
 
-class JobContext:
-    """What a handler gets: its parameters, the workspace, and a way to report progress."""
+P = TypeVar("P", bound=BaseModel)
 
-    def __init__(self, workspace: Workspace, job_id: int, params: dict[str, Any]) -> None:
+
+class NoParams(BaseModel):
+    """A job kind that takes no parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class JobContext:
+    """What a handler gets: its parameters (validated by its kind's model), the workspace,
+    and a way to report progress."""
+
+    def __init__(self, workspace: Workspace, job_id: int, params: BaseModel) -> None:
         self.workspace = workspace
         self.job_id = job_id
         self.params = params
         self._last_write = 0.0
+
+    def params_as(self, model: type[P]) -> P:
+        """The parameters as the handler's model (what `job_handler(params=...)` declared)."""
+        if not isinstance(self.params, model):
+            raise TypeError(f"job {self.job_id} parameters are not {model.__name__}")
+        return self.params
 
     def progress(
         self, done: int, total: int | None = None, message: str | None = None, force: bool = False
@@ -75,29 +94,62 @@ Handler = Callable[[JobContext], dict[str, Any] | None]
 
 @dataclass(frozen=True)
 class JobKind:
+    """A kind of job: its handler, the model its parameters must fit, and the permission a
+    caller needs to queue it (the jobs API checks both: 422 and 403)."""
+
     name: str
     title: str
     handler: Handler
+    params: type[BaseModel] = NoParams
+    permission: str = Permission.WRITE
+
+    def validate(self, params: dict[str, Any] | None) -> BaseModel:
+        """The parameters as the kind's model; InvalidInput naming each bad field."""
+        try:
+            return self.params.model_validate(params or {})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'params'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise InvalidInput(f"job '{self.name}' parameters: {problems}") from None
 
 
 _REGISTRY: dict[str, JobKind] = {}
 
 
-def job_handler(name: str, title: str) -> Callable[[Handler], Handler]:
-    """Register a function as the handler of jobs of kind `name`."""
+def job_handler(
+    name: str,
+    title: str,
+    *,
+    params: type[BaseModel] = NoParams,
+    permission: str = Permission.WRITE,
+) -> Callable[[Handler], Handler]:
+    """Register a function as the handler of jobs of kind `name`, taking parameters of model
+    `params`, which only callers with `permission` may queue."""
 
     def wrap(fn: Handler) -> Handler:
-        _REGISTRY[name] = JobKind(name=name, title=title, handler=fn)
+        _REGISTRY[name] = JobKind(
+            name=name, title=title, handler=fn, params=params, permission=permission
+        )
         return fn
 
     return wrap
 
 
 def registered_kinds() -> dict[str, JobKind]:
-    from productops.domains import load_job_handlers
+    """Every job kind: the house's and those in each pillar's `tasks` module."""
+    from productops.core import demo, pillars  # noqa: F401  - demo.build is the house's
 
-    load_job_handlers()
+    pillars.load("tasks")
     return dict(_REGISTRY)
+
+
+def job_kind(name: str) -> JobKind:
+    kinds = registered_kinds()
+    if name not in kinds:
+        raise NotFound(f"no job kind '{name}' (known: {', '.join(sorted(kinds))})")
+    return kinds[name]
 
 
 def enqueue(
@@ -107,12 +159,15 @@ def enqueue(
     title: str | None = None,
     created_by: str = "system",
 ) -> Job:
-    """Queue a job of a registered kind; returns it (status `queued`)."""
-    kinds = registered_kinds()
-    if kind not in kinds:
-        raise NotFound(f"no job kind '{kind}' (known: {', '.join(sorted(kinds))})")
+    """Queue a job of a registered kind with valid parameters; returns it (status `queued`).
+    Who may queue it is the caller's to check (`JobKind.permission`)."""
+    spec = job_kind(kind)
+    checked = spec.validate(params)
     job = Job(
-        kind=kind, title=title or kinds[kind].title, params=params or {}, created_by=created_by
+        kind=kind,
+        title=title or spec.title,
+        params=checked.model_dump(mode="json"),
+        created_by=created_by,
     )
     session.add(job)
     session.flush()
@@ -159,8 +214,8 @@ def run_job(workspace: Workspace, job_id: int) -> Job:
     kinds = registered_kinds()
     with workspace.sessions() as s:
         job = get_job(s, job_id)
-        kind, params = job.kind, dict(job.params)
-    ctx = JobContext(workspace, job_id, params)
+        kind, raw_params = job.kind, dict(job.params)
+    ctx = JobContext(workspace, job_id, NoParams())
     # A heartbeat of its own, so a handler that is busy for long is not taken for dead.
     done = threading.Event()
 
@@ -170,8 +225,10 @@ def run_job(workspace: Workspace, job_id: int) -> Job:
 
     threading.Thread(target=beat, name=f"job-{job_id}-heartbeat", daemon=True).start()
     try:
-        handler = kinds[kind].handler
-        result = handler(ctx) or {}
+        if kind not in kinds:
+            raise NotFound(f"no job kind '{kind}' in this version of productops")
+        ctx.params = kinds[kind].validate(raw_params)
+        result = kinds[kind].handler(ctx) or {}
     except Exception as exc:
         log.exception("job %s (%s) failed", job_id, kind)
         detail = "".join(traceback.format_exception_only(exc)).strip()

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from productops.core.db import Base, UTCDateTime, utcnow
+from productops.core.clock import utcnow
+from productops.core.db import Base, UTCDateTime
 
 
 class Role(enum.StrEnum):

@@ -1,13 +1,19 @@
-"""Settings: `productops.toml` in the workspace, overridden by `PRODUCTOPS_*` variables."""
+"""Settings: `productops.toml` in the workspace, overridden by `PRODUCTOPS_*` variables.
+
+The house's own settings are top-level keys. Each pillar brings a section of its own
+(`[analytics]`, …): the `Section` model in its `settings` module, found through the pillar
+contract. A section key is overridden by `PRODUCTOPS_<PILLAR>__<KEY>`.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import secrets
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,12 +26,21 @@ from productops.core.errors import SettingsError
 SETTINGS_FILE = "productops.toml"
 DEFAULT_SECRET_KEY = "change-me-productops-default-secret"  # noqa: S105 - the sentinel we refuse
 
+S = TypeVar("S", bound=BaseModel)
+
+
+class PillarSection(BaseModel):
+    """Base of a pillar's settings section: unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
 
 class Settings(BaseSettings):
     """Everything an operator can set. Unknown keys in the file are refused."""
 
     model_config = SettingsConfigDict(
         env_prefix="PRODUCTOPS_",
+        env_nested_delimiter="__",
         extra="forbid",
         toml_file=None,
     )
@@ -40,19 +55,6 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default="",
         description="SQLAlchemy URL of the app database; empty means SQLite in the workspace.",
-    )
-    events_path: str = Field(
-        default="events.duckdb", description="DuckDB event store, relative to the workspace."
-    )
-    warehouse_url: str = Field(
-        default="",
-        description="Run analyses and metrics on this Ibis backend URL (postgres://…, "
-        "clickhouse://…, bigquery://…, duckdb:///file) instead of the embedded event store.",
-    )
-    warehouse_mapping: str = Field(
-        default="warehouse.yml",
-        description="YAML file (relative to the workspace) mapping the warehouse's tables "
-        "and columns; see docs/scale.md.",
     )
     session_max_age_hours: int = Field(default=24 * 14, ge=1)
     cookie_secure: bool = Field(
@@ -91,10 +93,20 @@ class Settings(BaseSettings):
     def app_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.sqlite_path}"
 
-    @property
-    def events_file(self) -> Path:
-        p = Path(self.events_path)
+    def path(self, value: str | Path) -> Path:
+        """A path setting: relative ones are inside the workspace folder."""
+        p = Path(value)
         return p if p.is_absolute() else self.workspace / p
+
+    def section(self, name: str, model: type[S]) -> S:
+        """A pillar's settings section, typed (`settings.section("analytics", Section)`)."""
+        value = getattr(self, name, None)
+        if value is None:
+            # The pillar is not in DOMAINS of this process: its defaults.
+            return model()
+        if not isinstance(value, model):
+            raise SettingsError(f"settings section [{name}] is not a {model.__name__}")
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -109,23 +121,55 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
 
+def sections() -> dict[str, type[BaseModel]]:
+    """Each pillar's settings section model, by pillar name."""
+    from productops.core import pillars
+
+    found: dict[str, type[BaseModel]] = {}
+    for pillar, module in pillars.parts("settings"):
+        model = getattr(module, "Section", None)
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise SettingsError(f"{module.__name__} must define `Section`, a pydantic model")
+        if pillar.name in Settings.model_fields:
+            raise SettingsError(f"pillar {pillar.name} clashes with the setting of that name")
+        found[pillar.name] = model
+    return found
+
+
+@cache
+def _settings_class(key: tuple[tuple[str, type[BaseModel]], ...]) -> type[Settings]:
+    fields: dict[str, Any] = {
+        name: (model, Field(default_factory=model, description=model.__doc__ or name))
+        for name, model in key
+    }
+    model: type[Settings] = create_model("WorkspaceSettings", __base__=Settings, **fields)
+    return model
+
+
+def settings_class() -> type[Settings]:
+    """`Settings` with a field for every pillar's section."""
+    return _settings_class(tuple(sections().items()))
+
+
 def load_settings(workspace: Path, **overrides: Any) -> Settings:
     """Read `productops.toml` from `workspace`; environment variables win over the file."""
     workspace = workspace.resolve()
     toml_path = workspace / SETTINGS_FILE
     if not toml_path.is_file():
         raise SettingsError(f"{toml_path} does not exist: run `productops init {workspace}` first")
+    base = settings_class()
 
-    class WorkspaceSettings(Settings):
+    class WorkspaceSettings(base):  # type: ignore[valid-type,misc]
         model_config = SettingsConfigDict(toml_file=toml_path)
 
     try:
-        return WorkspaceSettings(workspace=workspace, **overrides)
+        loaded: Settings = WorkspaceSettings(workspace=workspace, **overrides)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         raise SettingsError(f"{toml_path}: {problems}") from exc
+    return loaded
 
 
 def new_secret_key() -> str:

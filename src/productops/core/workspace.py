@@ -1,8 +1,10 @@
-"""A workspace: the folder with `productops.toml`, the SQLite app database, the DuckDB event
-store and `metrics.yml`. `init_workspace` makes one, `open_workspace` opens it."""
+"""A workspace: the folder with `productops.toml`, the SQLite app database and what each
+pillar keeps there (the event store, `metrics.yml`, …). `init_workspace` makes one,
+`open_workspace` opens it."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,16 +13,13 @@ import tomli_w
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from productops.core import pillars
 from productops.core.db import make_engine, migrate, session_factory
 from productops.core.errors import WorkspaceError
 from productops.core.settings import SETTINGS_FILE, Settings, load_settings, new_secret_key
 
-METRICS_FILE = "metrics.yml"
-METRICS_STARTER = """\
-# The metric catalog: one shared definition of each metric, reviewable in git.
-# Each metric names its event, how to aggregate it, and optional filters and dimensions.
-metrics: []
-"""
+# The house's own folder inside a workspace: uploads, caches, the running server's address.
+HOUSE_DIR = ".productops"
 
 
 @dataclass
@@ -36,6 +35,13 @@ class Workspace:
     def path(self) -> Path:
         return self.settings.workspace
 
+    @property
+    def house_dir(self) -> Path:
+        """`<workspace>/.productops`, created on first use, readable by the owner only."""
+        folder = self.path / HOUSE_DIR
+        folder.mkdir(mode=0o700, exist_ok=True)
+        return folder
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -45,7 +51,9 @@ def init_workspace(
 ) -> Workspace:
     """Create (or complete) a workspace folder and bring its databases up to date.
 
-    Running it again on an existing workspace keeps the settings and data already there.
+    `settings` are written to productops.toml: house settings by name, a pillar's section as
+    a dict (`analytics={"warehouse_url": …}`). Running it again on an existing workspace keeps
+    the settings and data already there.
     """
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
@@ -53,30 +61,18 @@ def init_workspace(
     if not toml_path.exists():
         content: dict[str, Any] = {"name": name, "secret_key": secret_key or new_secret_key()}
         content.update({k: v for k, v in settings.items() if v is not None})
-        toml_path.write_text(
+        write_private(
+            toml_path,
             "# productops workspace settings; PRODUCTOPS_* environment variables override.\n"
-            + tomli_w.dumps(content)
+            + tomli_w.dumps(content),
         )
-        toml_path.chmod(0o600)
-    metrics = directory / METRICS_FILE
-    if not metrics.exists():
-        metrics.write_text(METRICS_STARTER)
     ws = open_workspace(directory, run_migrations=True)
-    init_event_store(ws.settings)
+    for _, storage in pillars.parts("storage"):
+        init = getattr(storage, "init", None)
+        if init is not None:
+            init(ws)
+    protect_files(ws)
     return ws
-
-
-def init_event_store(settings: Settings) -> None:
-    """Create the DuckDB event file with its metadata table."""
-    import duckdb
-
-    with duckdb.connect(str(settings.events_file)) as con:
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS productops_meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
-        )
-        con.execute(
-            "INSERT INTO productops_meta VALUES ('schema_version', '1') ON CONFLICT DO NOTHING"
-        )
 
 
 def open_workspace(directory: Path, run_migrations: bool = True, **overrides: Any) -> Workspace:
@@ -89,3 +85,32 @@ def open_workspace(directory: Path, run_migrations: bool = True, **overrides: An
     if run_migrations:
         migrate(engine)
     return Workspace(settings=settings, engine=engine, sessions=session_factory(engine))
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file that only its owner may read (settings, keys)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    path.chmod(0o600)
+
+
+def private_paths(ws: Workspace) -> list[Path]:
+    """The workspace files that hold data: the app database (with its WAL files) and each
+    pillar's stores."""
+    paths = [ws.path / SETTINGS_FILE]
+    if not ws.settings.database_url:
+        db = ws.settings.sqlite_path
+        paths += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+    for _, storage in pillars.parts("storage"):
+        extra = getattr(storage, "private_paths", None)
+        if extra is not None:
+            paths += list(extra(ws))
+    return paths
+
+
+def protect_files(ws: Workspace) -> None:
+    """Make the workspace's data files readable by their owner only (0600)."""
+    for path in private_paths(ws):
+        if path.exists():
+            path.chmod(0o600)

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from productops.core.db import Base, UTCDateTime, utcnow
+from productops.core.clock import utcnow
+from productops.core.db import Base, UTCDateTime
 
 
 class Account(Base):
@@ -26,6 +27,10 @@ class Account(Base):
     arr: Mapped[float] = mapped_column(Numeric(14, 2, asdecimal=False), default=0)
     traits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Every change stamps this; other pillars (the event store's account dimension) follow it.
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, index=True
+    )
 
     people: Mapped[list[Person]] = relationship(back_populates="account")
 
@@ -44,5 +49,8 @@ class Person(Base):
     name: Mapped[str | None] = mapped_column(String(300))
     traits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, index=True
+    )
 
     account: Mapped[Account | None] = relationship(back_populates="people")

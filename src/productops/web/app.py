@@ -14,7 +14,8 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from productops import __version__, domains
+from productops import __version__
+from productops.core import pillars
 from productops.core.errors import (
     AuthenticationFailed,
     Conflict,
@@ -182,6 +183,9 @@ def create_app(workspace: Workspace, *, start_worker: bool = False) -> FastAPI:
         )
         return page
 
-    for module in domains.route_modules():
-        module.register(app)
+    from productops.web import pages
+
+    pages.register(app)
+    for _, routes in pillars.parts("routes"):
+        routes.register(app)
     return app

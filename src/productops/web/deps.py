@@ -1,6 +1,10 @@
 """Request dependencies: the database session, the caller, permission and CSRF checks.
 
-Routes stay short by using the `Annotated` aliases: `DbDep`, `PrincipalDep`, `UserPage`.
+Routes stay short by using the `Annotated` aliases defined once here: `DbDep`,
+`PrincipalDep` (any caller), `UserPage` (a signed-in person), and per permission
+`ReadApi` / `WriteApi` / `AdminApi` (API callers) and `ReadPage` / `WritePage` /
+`AdminPage` (pages: a redirect to sign in, then 403). A pillar's own permission:
+`Annotated[Principal, require("people.pii")]`.
 """
 
 from __future__ import annotations
@@ -179,3 +183,18 @@ def csrf_exempt(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     """Mark an endpoint authenticated only by keys in the request (ingest protocols)."""
     endpoint.csrf_exempt = True  # type: ignore[attr-defined]
     return endpoint
+
+
+ReadApi = Annotated[Principal, require(auth.Permission.READ)]
+WriteApi = Annotated[Principal, require(auth.Permission.WRITE)]
+AdminApi = Annotated[Principal, require(auth.Permission.ADMIN)]
+ReadPage = Annotated[Principal, require(auth.Permission.READ, page=True)]
+WritePage = Annotated[Principal, require(auth.Permission.WRITE, page=True)]
+AdminPage = Annotated[Principal, require(auth.Permission.ADMIN, page=True)]
+
+
+def is_fragment(request: Request) -> bool:
+    """An htmx request for part of a page (not a history restore, which needs the page)."""
+    return request.headers.get("hx-request") == "true" and not request.headers.get(
+        "hx-history-restore-request"
+    )

@@ -11,17 +11,14 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from starlette.responses import Response
 
-from productops import domains
+from productops.core import pillars
 from productops.web.nav import shell
 
 
 def _template_dirs() -> list[str]:
+    """The shell's templates, then each pillar's `templates/` folder."""
     dirs = [str(Path(__file__).parent / "templates")]
-    for pkg in domains.DOMAINS:
-        mod = __import__(pkg, fromlist=["__file__"])
-        d = Path(mod.__file__ or "").parent / "templates"
-        if d.is_dir():
-            dirs.append(str(d))
+    dirs += [str(p.templates) for p in pillars.pillars() if p.templates is not None]
     return dirs
 
 

@@ -2,8 +2,9 @@
 
 from alembic import context
 
-import productops.models  # noqa: F401
-from productops.core.db import Base
+from productops.core.db import Base, load_models
+
+load_models()
 
 config = context.config
 engine = config.attributes["engine"]

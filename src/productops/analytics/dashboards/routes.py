@@ -1,0 +1,375 @@
+"""Dashboards on the web: the product dashboard (`/insights`), the funnel and retention
+explorers, saved dashboards, and their exports."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from productops.analytics import dashboards
+from productops.analytics.catalog.service import activity_filter
+from productops.analytics.query.source import event_source, event_summary
+from productops.core.auth import Permission
+from productops.core.errors import InvalidInput, NotFound
+from productops.web.deps import DbDep, ReadApi, UserPage, WriteApi, WritePage, workspace_of
+from productops.web.export import frame_response
+from productops.web.templating import render
+
+pages = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api/v1", tags=["dashboards"])
+
+# Vega compiles chart expressions with `new Function`, so chart pages allow eval (and only
+# scripts from this server, as everywhere).
+CHART_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
+    "form-action 'self'; object-src 'none'"
+)
+
+
+def _chart_page(request: Request, name: str, context: dict[str, Any]) -> Response:
+    response = render(request, name, context)
+    response.headers["Content-Security-Policy"] = CHART_CSP
+    return response
+
+
+def _export(panel: dashboards.Panel, fmt: str, filename: str) -> Response:
+    return frame_response(panel.data, fmt, filename)
+
+
+@pages.get("/insights")
+def insights_page(request: Request, principal: UserPage) -> Response:
+    ws = workspace_of(request)
+    summary = event_summary(ws)
+    panels = dashboards.standard_dashboard(ws) if summary.events else []
+    return _chart_page(
+        request,
+        "analytics/insights.html",
+        {"panels": panels, "summary": summary, "tab": "dashboard"},
+    )
+
+
+@pages.get("/insights/panels/{key}.{fmt}")
+def export_standard_panel(request: Request, principal: UserPage, key: str, fmt: str) -> Response:
+    panel = next(
+        (p for p in dashboards.standard_dashboard(workspace_of(request)) if p.key == key), None
+    )
+    if panel is None:
+        raise NotFound(f"no panel '{key}' on the standard dashboard")
+    return _export(panel, fmt, key)
+
+
+def _event_names(ws: Any) -> list[str]:
+    from productops.analytics import analyses
+
+    with event_source(ws) as con:
+        ev = analyses.event_tables(con).events
+        names = ev.group_by("event").aggregate(n=ev.count()).order_by(ibis_desc("n")).limit(200)
+        return [str(x) for x in names.execute()["event"]]
+
+
+def ibis_desc(column: str) -> Any:
+    import ibis
+
+    return ibis.desc(column)
+
+
+EARLIEST, LATEST = dt.date(1970, 1, 1), dt.date(2099, 12, 31)
+
+
+def _form_dates(
+    ws: Any, start: dt.date | None, end: dt.date | None, days: int
+) -> tuple[dt.date, dt.date]:
+    if end is None:
+        # Default to the newest data, so an empty today does not read as people leaving.
+        last = event_summary(ws).last_event_time
+        today = dt.datetime.now(dt.UTC).date()
+        end = min(today, last.date()) if last is not None else today
+    for day in (start, end):
+        if day is not None and not EARLIEST <= day <= LATEST:
+            raise InvalidInput(f"{day} is outside {EARLIEST} to {LATEST}")
+    return start or end - dt.timedelta(days=days - 1), end
+
+
+@pages.get("/insights/funnel")
+def funnel_page(
+    request: Request,
+    principal: UserPage,
+    steps: Annotated[list[str] | None, Query(max_length=10)] = None,
+    window: Annotated[int, Query(ge=1, le=365)] = 14,
+    breakdown: Annotated[str, Query(max_length=120)] = "",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> Response:
+    """A funnel of up to five ordered steps, with a conversion window and a breakdown."""
+    from productops.analytics import analyses
+
+    ws = workspace_of(request)
+    chosen = [s.strip() for s in (steps or []) if s and s.strip()]
+    s, e = _form_dates(ws, start, end, 30)
+    form = {"steps": chosen, "window": window, "breakdown": breakdown, "start": s, "end": e}
+    panel, error = None, None
+    if len(chosen) >= 2:
+        try:
+            with event_source(ws) as con:
+                result = analyses.funnel(
+                    con,
+                    chosen,
+                    s,
+                    e,
+                    window=dt.timedelta(days=window),
+                    breakdown=breakdown or None,
+                    activity=activity_filter(ws),
+                )
+            panel = dashboards.Panel(
+                "funnel",
+                " → ".join(chosen),
+                f"People who did each step in order within {window} days.",
+                result.data,
+                dashboards.funnel_chart(result.data),
+                result.sql(),
+            )
+        except InvalidInput as exc:
+            error = str(exc)
+    elif steps:
+        error = "a funnel needs at least two steps"
+    return _chart_page(
+        request,
+        "analytics/explore.html",
+        {
+            "kind": "funnel",
+            "title": "Funnel",
+            "action": "/insights/funnel",
+            "form": form,
+            "panel": panel,
+            "error": error,
+            "event_names": _event_names(ws),
+            "tab": "funnel",
+        },
+    )
+
+
+@pages.get("/insights/retention")
+def retention_page(
+    request: Request,
+    principal: UserPage,
+    start_event: Annotated[str, Query(max_length=200)] = "",
+    return_event: Annotated[str, Query(max_length=200)] = "",
+    grain: Literal["day", "week", "month"] = "week",
+    mode: Literal["first_time", "recurring"] = "first_time",
+    return_mode: Literal["on", "on_or_after"] = "on",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> Response:
+    """Cohort retention on any start and return event ("retention by feature")."""
+    from productops.analytics import analyses
+
+    ws = workspace_of(request)
+    s, e = _form_dates(ws, start, end, 70)
+    form = {
+        "start_event": start_event,
+        "return_event": return_event,
+        "grain": grain,
+        "mode": mode,
+        "return_mode": return_mode,
+        "start": s,
+        "end": e,
+    }
+    panel, error = None, None
+    try:
+        with event_source(ws) as con:
+            result = analyses.retention(
+                con,
+                s,
+                e,
+                start_event=start_event or analyses.ANY_EVENT,
+                return_event=return_event or None,
+                grain=grain,
+                mode=mode,
+                return_mode=return_mode,
+                periods=10,
+                activity=activity_filter(ws),
+            )
+        title = f"{start_event or 'Any activity'} → {return_event or start_event or 'any activity'}"
+        panel = dashboards.Panel(
+            "retention",
+            title,
+            f"Cohorts by {grain}; % of period 0.",
+            result.data,
+            dashboards.retention_chart(result.data, grain),
+            result.sql(),
+        )
+    except InvalidInput as exc:
+        error = str(exc)
+    return _chart_page(
+        request,
+        "analytics/explore.html",
+        {
+            "kind": "retention",
+            "title": "Retention",
+            "action": "/insights/retention",
+            "form": form,
+            "panel": panel,
+            "error": error,
+            "event_names": _event_names(ws),
+            "tab": "retention",
+        },
+    )
+
+
+@pages.get("/insights/dashboards")
+def dashboards_page(request: Request, db: DbDep, principal: UserPage) -> Response:
+    from productops.analytics.catalog.service import load_catalog
+
+    return render(
+        request,
+        "analytics/dashboards.html",
+        {
+            "dashboards": dashboards.list_dashboards(db),
+            "tab": "dashboards",
+            "metrics": load_catalog(workspace_of(request)).metrics,
+            "can_write": principal.can(Permission.WRITE),
+        },
+    )
+
+
+@pages.post("/insights/dashboards")
+def dashboards_create(
+    request: Request,
+    db: DbDep,
+    principal: WritePage,
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+    metric: Annotated[list[str], Form()],
+    description: Annotated[str, Form(max_length=5000)] = "",
+    by: Annotated[str, Form(max_length=100)] = "",
+    grain: Annotated[str, Form(max_length=10)] = "week",
+) -> Response:
+    panels = [{"metric": m, "by": by or None, "grain": grain} for m in metric if m]
+    row = dashboards.save_dashboard(
+        db, workspace_of(request), name, description, panels, actor=principal.actor
+    )
+    return RedirectResponse(f"/insights/dashboards/{row.id}", status_code=303)
+
+
+@pages.get("/insights/dashboards/{dashboard_id}")
+def dashboard_page(request: Request, db: DbDep, principal: UserPage, dashboard_id: int) -> Response:
+    row = dashboards.get_dashboard(db, dashboard_id)
+    panels = dashboards.dashboard_panels(workspace_of(request), row.panels)
+    return _chart_page(
+        request,
+        "analytics/dashboard.html",
+        {"dashboard": row, "panels": panels, "tab": "dashboards"},
+    )
+
+
+@pages.get("/insights/dashboards/{dashboard_id}/panels/{index}.{fmt}")
+def export_dashboard_panel(
+    request: Request, db: DbDep, principal: UserPage, dashboard_id: int, index: int, fmt: str
+) -> Response:
+    row = dashboards.get_dashboard(db, dashboard_id)
+    if not 0 <= index < len(row.panels):
+        raise NotFound(f"dashboard {dashboard_id} has no panel {index}")
+    panel = dashboards.dashboard_panels(workspace_of(request), [row.panels[index]])[0]
+    return _export(panel, fmt, f"dashboard-{dashboard_id}-panel-{index}")
+
+
+# --- API -----------------------------------------------------------------------------------
+
+
+class PanelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = Field(max_length=200)
+    by: str | None = Field(default=None, max_length=100)
+    grain: str = Field(default="week", pattern="^(day|week|month)$")
+    days: int = Field(default=90, ge=1, le=3660)
+    title: str = Field(default="", max_length=200)
+
+
+class DashboardIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=5000)
+    panels: list[PanelIn] = Field(max_length=40)
+
+
+class DashboardOut(BaseModel):
+    id: int
+    name: str
+    description: str
+    panels: list[dict[str, Any]]
+
+
+class PanelOut(BaseModel):
+    key: str
+    title: str
+    description: str
+    data: list[dict[str, Any]]
+    chart: dict[str, Any] | None
+    sql: dict[str, str]
+
+
+def _dash_out(row: Any) -> DashboardOut:
+    return DashboardOut(
+        id=row.id, name=row.name, description=row.description, panels=list(row.panels)
+    )
+
+
+def _panel_out(p: dashboards.Panel) -> PanelOut:
+    return PanelOut(
+        key=p.key,
+        title=p.title,
+        description=p.description,
+        data=p.records(),
+        chart=p.chart,
+        sql=p.sql,
+    )
+
+
+@api.get("/dashboards/standard", summary="The standard product dashboard, with its numbers")
+def api_standard_dashboard(request: Request, principal: ReadApi) -> list[PanelOut]:
+    return [_panel_out(p) for p in dashboards.standard_dashboard(workspace_of(request))]
+
+
+@api.get("/dashboards")
+def api_list_dashboards(db: DbDep, principal: ReadApi) -> list[DashboardOut]:
+    return [_dash_out(r) for r in dashboards.list_dashboards(db)]
+
+
+@api.post("/dashboards", status_code=201)
+def api_create_dashboard(
+    request: Request, db: DbDep, principal: WriteApi, body: DashboardIn
+) -> DashboardOut:
+    row = dashboards.save_dashboard(
+        db,
+        workspace_of(request),
+        body.name,
+        body.description,
+        [p.model_dump() for p in body.panels],
+        actor=principal.actor,
+    )
+    return _dash_out(row)
+
+
+@api.get("/dashboards/{dashboard_id}")
+def api_dashboard(
+    request: Request, db: DbDep, principal: ReadApi, dashboard_id: int
+) -> list[PanelOut]:
+    row = dashboards.get_dashboard(db, dashboard_id)
+    return [_panel_out(p) for p in dashboards.dashboard_panels(workspace_of(request), row.panels)]
+
+
+@api.delete("/dashboards/{dashboard_id}", status_code=204)
+def api_delete_dashboard(db: DbDep, principal: WriteApi, dashboard_id: int) -> Response:
+    dashboards.delete_dashboard(db, dashboard_id, actor=principal.actor)
+    return Response(status_code=204)
+
+
+def register(app: FastAPI) -> None:
+    app.include_router(pages)
+    app.include_router(api)

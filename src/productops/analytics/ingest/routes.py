@@ -1,0 +1,470 @@
+"""Ingest endpoints that existing SDKs speak: Segment's HTTP tracking API and PostHog capture.
+
+A team points its Segment or PostHog client at productops by changing the host. The write
+key / project key is a productops API key with the `ingest` scope (or `admin`): Segment sends
+it as HTTP Basic auth (username = key) or as `writeKey` in the body, PostHog as `api_key` (or
+`token`) in the body. A `Authorization: Bearer` key works for both.
+
+Answers: 200 with a summary once the events are committed (`received`, `stored`,
+`duplicates`, and the `rejected` messages with index and reason — the rest of a batch is kept);
+400 malformed JSON or body, 401 unknown or revoked key, 403 a key without the ingest scope,
+413 too large, 415 an unsupported Content-Encoding, 503 the event store could not commit in
+time (clients retry; re-sent events are not stored twice). Error bodies carry `code`,
+`message` and `detail`, which both clients log.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import concurrent.futures
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+import duckdb
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from productops.analytics import store
+from productops.analytics.ingest.service import (
+    POSTHOG_LIMITS,
+    SEGMENT_LIMITS,
+    IngestError,
+    IngestResult,
+    Limits,
+    MalformedPayload,
+    PayloadTooLarge,
+    decompress,
+    may_hold_surrogates,
+    normalise_posthog,
+    normalise_segment,
+    parse_json,
+    posthog_messages,
+    store_normalised,
+    utcnow,
+)
+from productops.analytics.settings import events_file
+from productops.core import auth
+from productops.core.auth import Permission
+from productops.core.db import best_effort_write
+from productops.core.workspace import Workspace
+from productops.web.deps import csrf_exempt, workspace_of
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["ingest"])
+
+CORS_HEADERS = {
+    # Key-authenticated and cookie-free, so any web page may send events (as with PostHog).
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, Content-Encoding",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+class IngestRejection(BaseModel):
+    index: int = Field(description="position of the message in the batch (0-based)")
+    reason: str
+
+
+class IngestSummary(BaseModel):
+    success: bool = True
+    status: int | None = Field(None, description="PostHog's success flag (1)")
+    received: int = Field(description="messages in the request")
+    stored: int = Field(description="events stored now")
+    duplicates: int = Field(description="events already stored (re-sent), not stored again")
+    rejected_count: int
+    rejected: list[IngestRejection] = Field(description="refused messages (first 100)")
+
+
+class IngestErrorBody(BaseModel):
+    success: bool = False
+    code: str
+    message: str
+    detail: str
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": IngestErrorBody, "description": "Malformed JSON or body"},
+    401: {"model": IngestErrorBody, "description": "Unknown or revoked key"},
+    403: {"model": IngestErrorBody, "description": "The key may not ingest"},
+    413: {"model": IngestErrorBody, "description": "Body or message too large"},
+    415: {"model": IngestErrorBody, "description": "Unsupported Content-Encoding"},
+    503: {"model": IngestErrorBody, "description": "The event store is busy: retry"},
+}
+
+_ANY_OBJECT: dict[str, Any] = {"type": "object", "additionalProperties": True}
+_SEGMENT_MESSAGE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "type": {
+            "type": "string",
+            "enum": ["track", "page", "screen", "identify", "group", "alias"],
+        },
+        "userId": {"type": ["string", "null"]},
+        "anonymousId": {"type": ["string", "null"]},
+        "messageId": {"type": "string"},
+        "event": {"type": "string"},
+        "timestamp": {"type": "string"},
+        "properties": _ANY_OBJECT,
+        "traits": _ANY_OBJECT,
+        "context": _ANY_OBJECT,
+    },
+    "additionalProperties": True,
+}
+_POSTHOG_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string"},
+        "distinct_id": {"type": "string"},
+        "uuid": {"type": "string"},
+        "timestamp": {"type": "string"},
+        "properties": _ANY_OBJECT,
+    },
+    "additionalProperties": True,
+}
+
+
+def _body_doc(schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema}},
+        }
+    }
+
+
+SEGMENT_BATCH_DOC = _body_doc(
+    {
+        "type": "object",
+        "required": ["batch"],
+        "properties": {
+            "batch": {"type": "array", "items": _SEGMENT_MESSAGE},
+            "writeKey": {"type": "string"},
+            "sentAt": {"type": "string"},
+            "context": _ANY_OBJECT,
+        },
+    }
+)
+SEGMENT_CALL_DOC = _body_doc(
+    {**_SEGMENT_MESSAGE, "properties": {**_SEGMENT_MESSAGE["properties"], "writeKey": {}}}
+)
+POSTHOG_DOC = _body_doc(
+    {
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {
+                    "api_key": {"type": "string"},
+                    "batch": {"type": "array", "items": _POSTHOG_EVENT},
+                    "sent_at": {"type": "string"},
+                    "historical_migration": {"type": "boolean"},
+                },
+            },
+            {"type": "array", "items": _POSTHOG_EVENT},
+        ]
+    }
+)
+
+
+# --- authentication ------------------------------------------------------------------------
+
+
+class IngestAuthError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+def authenticate_ingest_key(ws: Workspace, secret: str | None) -> auth.Principal:
+    """The caller behind an ingest key; IngestAuthError (401 / 403) otherwise.
+
+    Uses a short session of its own rather than the request's write transaction, so that
+    concurrent ingest requests do not queue on the app database's write lock while they wait
+    for the event store.
+    """
+    if not secret:
+        raise IngestAuthError(
+            401,
+            "unauthorized",
+            "no write key: send the API key as Basic auth, 'writeKey' or 'api_key'",
+        )
+    with ws.sessions() as session:
+        row = auth.api_key_for_secret(session, secret)
+        principal = auth.principal_for_api_key(row) if row is not None else None
+        stamp = auth.key_use_to_record(row) if row is not None else None
+    if stamp is not None:
+        # Best effort: a busy app database must not refuse events.
+        best_effort_write(ws.engine, stamp)
+    if principal is None:
+        raise IngestAuthError(401, "unauthorized", "the write key is unknown or revoked")
+    if not principal.can(Permission.INGEST):
+        raise IngestAuthError(
+            403, "forbidden", f"a key with scope '{principal.scope}' may not send events"
+        )
+    return principal
+
+
+def _header_key(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if not value:
+        return None
+    if scheme.lower() == "bearer":
+        return value
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return ""  # present but unreadable: refused as an unknown key
+        username, _, password = decoded.partition(":")
+        return username or password
+    return None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _segment_body_key(payload: Any) -> str | None:
+    return _text(payload.get("writeKey")) if isinstance(payload, dict) else None
+
+
+def _posthog_body_key(payload: Any) -> str | None:
+    if isinstance(payload, dict):
+        key = _text(payload.get("api_key")) or _text(payload.get("token"))
+        if key:
+            return key
+    try:
+        messages, _, _ = posthog_messages(payload)
+    except MalformedPayload:
+        return None
+    for msg in messages[:1]:
+        if isinstance(msg, dict):
+            props = msg.get("properties")
+            return (
+                _text(msg.get("api_key"))
+                or _text(msg.get("token"))
+                or (_text(props.get("token")) if isinstance(props, dict) else None)
+            )
+    return None
+
+
+# --- request handling ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Request:
+    raw: bytes
+    encoding: str | None
+    header_key: str | None
+    query_key: str | None
+    form: bool
+    received_at: dt.datetime
+
+
+async def _read(request: Request, limit: int) -> _Request:
+    received_at = utcnow()
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise PayloadTooLarge(
+            f"the body is {int(length):,} bytes; the limit is {limit // 1024:,} KiB"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is over {limit // 1024:,} KiB; send smaller batches")
+        chunks.append(chunk)
+    encoding = request.headers.get("content-encoding")
+    compression = request.query_params.get("compression", "").lower()
+    if not encoding and compression in ("gzip", "gzip-js"):
+        encoding = "gzip"
+    return _Request(
+        raw=b"".join(chunks),
+        encoding=encoding,
+        header_key=_header_key(request),
+        query_key=request.query_params.get("api_key") or request.query_params.get("token"),
+        form=request.headers.get("content-type", "").startswith(
+            "application/x-www-form-urlencoded"
+        ),
+        received_at=received_at,
+    )
+
+
+def _form_data(body: bytes) -> bytes:
+    """posthog-js' fallback: `data=<JSON or base64 JSON>` as a form field."""
+    fields = parse_qs(body.decode("utf-8", "replace"))
+    data = (fields.get("data") or [""])[0]
+    if data[:1] in ("{", "["):
+        return data.encode("utf-8")
+    try:
+        return base64.b64decode(data + "=" * (-len(data) % 4), validate=False)
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedPayload("the form field 'data' is neither JSON nor base64") from exc
+
+
+def _handle_segment(ws: Workspace, req: _Request, call: str | None, limits: Limits) -> IngestResult:
+    if req.header_key is not None:
+        authenticate_ingest_key(ws, req.header_key)
+    limit = limits.batch_bytes if call is None else limits.message_bytes
+    body = decompress(req.raw, req.encoding, limit)
+    payload = parse_json(body)
+    if req.header_key is None:
+        authenticate_ingest_key(ws, _segment_body_key(payload) or req.query_key)
+    batch = normalise_segment(
+        payload,
+        req.received_at,
+        call=call,
+        limits=limits,
+        body_size=len(body),
+        check_text=may_hold_surrogates(body),
+    )
+    return store_normalised(ws, batch)
+
+
+def _handle_posthog(ws: Workspace, req: _Request, limits: Limits) -> IngestResult:
+    if req.header_key is not None:
+        authenticate_ingest_key(ws, req.header_key)
+    body = decompress(req.raw, req.encoding, limits.batch_bytes)
+    if req.form:
+        body = decompress(_form_data(body), None, limits.batch_bytes)
+    payload = parse_json(body)
+    if req.header_key is None:
+        authenticate_ingest_key(ws, _posthog_body_key(payload) or req.query_key)
+    batch = normalise_posthog(
+        payload,
+        req.received_at,
+        limits=limits,
+        body_size=len(body),
+        check_text=may_hold_surrogates(body),
+    )
+    return store_normalised(ws, batch)
+
+
+def _error(status: int, code: str, message: str, **headers: str) -> JSONResponse:
+    return JSONResponse(
+        {"success": False, "code": code, "message": message, "detail": message},
+        status_code=status,
+        headers={**CORS_HEADERS, **headers},
+    )
+
+
+async def _answer(
+    request: Request, limit: int, work: Callable[[_Request], IngestResult], posthog: bool
+) -> Response:
+    ws = workspace_of(request)
+    try:
+        req = await _read(request, limit)
+        result = await run_in_threadpool(work, req)
+    except IngestError as exc:
+        return _error(exc.status, exc.code, str(exc))
+    except IngestAuthError as exc:
+        extra = {"WWW-Authenticate": 'Basic realm="productops"'} if exc.status == 401 else {}
+        return _error(exc.status, exc.code, str(exc), **extra)
+    except (concurrent.futures.TimeoutError, store.EventStoreError, duckdb.Error) as exc:
+        log.warning("ingest into %s failed: %s", events_file(ws), exc)
+        return _error(
+            503,
+            "store_unavailable",
+            "the event store could not commit in time: retry",
+            **{"Retry-After": "1"},
+        )
+    body = result.as_dict()
+    if posthog:
+        body["status"] = 1
+    return JSONResponse(body, headers=CORS_HEADERS)
+
+
+def _segment_endpoint(call: str | None) -> Callable[[Request], Awaitable[Response]]:
+    limits = SEGMENT_LIMITS
+    limit = limits.batch_bytes if call is None else limits.message_bytes
+
+    async def endpoint(request: Request) -> Response:
+        ws = workspace_of(request)
+        return await _answer(
+            request, limit, lambda req: _handle_segment(ws, req, call, limits), posthog=False
+        )
+
+    return endpoint
+
+
+async def _posthog_endpoint(request: Request) -> Response:
+    ws = workspace_of(request)
+    limits = POSTHOG_LIMITS
+    return await _answer(
+        request, limits.batch_bytes, lambda req: _handle_posthog(ws, req, limits), posthog=True
+    )
+
+
+async def _preflight(request: Request) -> Response:
+    return Response(status_code=204, headers=CORS_HEADERS)
+
+
+def _add(
+    path: str,
+    endpoint: Callable[..., Any],
+    summary: str,
+    doc: dict[str, Any],
+    in_schema: bool = True,
+) -> None:
+    router.add_api_route(
+        path,
+        csrf_exempt(endpoint),
+        methods=["POST"],
+        summary=summary,
+        response_model=IngestSummary,
+        responses=_ERRORS,
+        openapi_extra=doc,
+        include_in_schema=in_schema,
+        name=f"ingest {path}",
+    )
+    router.add_api_route(
+        path,
+        csrf_exempt(_preflight),
+        methods=["OPTIONS"],
+        include_in_schema=False,
+        name=f"ingest preflight {path}",
+    )
+
+
+_add("/v1/batch", _segment_endpoint(None), "Segment: a batch of calls", SEGMENT_BATCH_DOC)
+for _call in ("track", "page", "screen", "identify", "group", "alias"):
+    _add(f"/v1/{_call}", _segment_endpoint(_call), f"Segment: one {_call} call", SEGMENT_CALL_DOC)
+for _path in ("/batch/", "/capture/", "/i/v0/e/", "/e/"):
+    _add(_path, _posthog_endpoint, f"PostHog capture ({_path})", POSTHOG_DOC)
+    _add(
+        _path.rstrip("/"),
+        _posthog_endpoint,
+        f"PostHog capture ({_path})",
+        POSTHOG_DOC,
+        in_schema=False,
+    )
+
+
+def register(app: FastAPI) -> None:
+    """Add the ingest endpoints to the app, and close the event writer when it stops.
+    Calling it twice on one app adds nothing."""
+    if getattr(app.state, "ingest_registered", False):
+        return
+    app.state.ingest_registered = True
+    app.include_router(router)
+    hooks = getattr(app.state, "shutdown_hooks", None)
+    if isinstance(hooks, list):
+        path = events_file(workspace_of_app(app))
+        hooks.append(lambda: store.close_writer(path))
+
+
+def workspace_of_app(app: FastAPI) -> Workspace:
+    ws: Workspace = app.state.workspace
+    return ws

@@ -1,0 +1,62 @@
+"""The SQL console: one read-only SELECT over the event store."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from productops.core.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from productops.analytics.sql.service import (
+        ALLOWED_TABLE_FUNCTIONS,
+        DEFAULT_LIMIT,
+        DEFAULT_TIMEOUT_SECONDS,
+        FORBIDDEN_FUNCTION_PREFIXES,
+        FORBIDDEN_FUNCTIONS,
+        MAX_QUERY_CHARS,
+        QUERYABLE_TABLES,
+        SANDBOX_CONFIG,
+        SqlConsoleError,
+        SqlResult,
+        check_parse_tree,
+        check_query,
+        console_connection,
+        execute_readonly,
+        run_sql,
+    )
+
+_NAMES = {
+    "ALLOWED_TABLE_FUNCTIONS": ".service",
+    "DEFAULT_LIMIT": ".service",
+    "DEFAULT_TIMEOUT_SECONDS": ".service",
+    "FORBIDDEN_FUNCTIONS": ".service",
+    "FORBIDDEN_FUNCTION_PREFIXES": ".service",
+    "MAX_QUERY_CHARS": ".service",
+    "QUERYABLE_TABLES": ".service",
+    "SANDBOX_CONFIG": ".service",
+    "SqlConsoleError": ".service",
+    "SqlResult": ".service",
+    "check_parse_tree": ".service",
+    "check_query": ".service",
+    "console_connection": ".service",
+    "execute_readonly": ".service",
+    "run_sql": ".service",
+}
+__all__ = [
+    "ALLOWED_TABLE_FUNCTIONS",
+    "DEFAULT_LIMIT",
+    "DEFAULT_TIMEOUT_SECONDS",
+    "FORBIDDEN_FUNCTIONS",
+    "FORBIDDEN_FUNCTION_PREFIXES",
+    "MAX_QUERY_CHARS",
+    "QUERYABLE_TABLES",
+    "SANDBOX_CONFIG",
+    "SqlConsoleError",
+    "SqlResult",
+    "check_parse_tree",
+    "check_query",
+    "console_connection",
+    "execute_readonly",
+    "run_sql",
+]
+__getattr__, __dir__ = lazy_exports(__name__, _NAMES)

@@ -1,0 +1,95 @@
+"""The event store: DuckDB in the workspace (embedded default).
+
+Tables (the SQL console and every analysis see the same names):
+
+- `events`: one row per event, deduplicated on `event_id` (Segment `messageId`, PostHog
+  `uuid`). `ts` is UTC event time after clock-skew correction; `distinct_id` is the user id
+  when known, else the anonymous id.
+- `identities`: `distinct_id` → `person_id`, written by identify/alias, so an anonymous visit
+  and the sign-up after it count as one person (retroactively, at query time).
+- `persons`, `accounts`: profiles with `properties` (traits) used as dimensions.
+- view `events_resolved`: `events` plus `person_id`.
+
+DuckDB has one writer process: the process that serves the workspace owns the file and
+batches appends (see `EventWriter`); other processes open it read-only.
+"""
+
+from productops.analytics.store.customers import follow_customers
+from productops.analytics.store.identities import (
+    apply_identity,
+    upsert_account,
+    upsert_person,
+)
+from productops.analytics.store.profiles import (
+    rebuild_profiles,
+    refresh_account,
+    refresh_person,
+)
+from productops.analytics.store.schema import (
+    ARROW_SCHEMA,
+    DDL,
+    DEDUP_WINDOW,
+    EVENT_COLUMNS,
+    NO_EXTERNAL_ACCESS,
+    READ_ONLY_CONFIG,
+    SCHEMA,
+    SCHEMA_VERSION,
+    VIEWS,
+    AppendResult,
+    Event,
+    EventStoreError,
+    IdentityUpdate,
+    connect,
+)
+from productops.analytics.store.writer import (
+    AlsoInTransaction,
+    EventWriter,
+    append_arrow,
+    append_arrow_ids,
+    bulk,
+    close_writer,
+    connect_owner,
+    events_to_arrow,
+    has_writer,
+    import_dir,
+    iter_chunks,
+    reader,
+    writer_for,
+)
+
+__all__ = [
+    "ARROW_SCHEMA",
+    "DDL",
+    "DEDUP_WINDOW",
+    "EVENT_COLUMNS",
+    "NO_EXTERNAL_ACCESS",
+    "READ_ONLY_CONFIG",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "VIEWS",
+    "AlsoInTransaction",
+    "AppendResult",
+    "Event",
+    "EventStoreError",
+    "EventWriter",
+    "IdentityUpdate",
+    "append_arrow",
+    "append_arrow_ids",
+    "apply_identity",
+    "bulk",
+    "close_writer",
+    "connect",
+    "connect_owner",
+    "events_to_arrow",
+    "follow_customers",
+    "has_writer",
+    "import_dir",
+    "iter_chunks",
+    "reader",
+    "rebuild_profiles",
+    "refresh_account",
+    "refresh_person",
+    "upsert_account",
+    "upsert_person",
+    "writer_for",
+]

@@ -1,0 +1,243 @@
+"""The event store's schema: the tables every analysis and the SQL console see, the Arrow
+shape events are written in, and how a connection is opened (with the schema brought up to
+date when it is writable)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from productops.core.errors import ProductOpsError
+
+SCHEMA_VERSION = "3"
+
+DDL = """
+CREATE TABLE IF NOT EXISTS productops_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS events (
+    event_id     VARCHAR   NOT NULL,
+    event        VARCHAR   NOT NULL,
+    type         VARCHAR   NOT NULL,
+    ts           TIMESTAMP NOT NULL,
+    received_at  TIMESTAMP NOT NULL,
+    distinct_id  VARCHAR   NOT NULL,
+    user_id      VARCHAR,
+    anonymous_id VARCHAR,
+    account_id   VARCHAR,
+    source       VARCHAR   NOT NULL,
+    properties   JSON,
+    person_id    VARCHAR   NOT NULL
+);
+CREATE TABLE IF NOT EXISTS identities (
+    distinct_id VARCHAR PRIMARY KEY,
+    person_id   VARCHAR NOT NULL,
+    created_at  TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS event_persons (
+    person_id  VARCHAR PRIMARY KEY,
+    account_id VARCHAR,
+    properties JSON,
+    first_seen TIMESTAMP,
+    updated_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS event_accounts (
+    account_id VARCHAR PRIMARY KEY,
+    properties JSON,
+    updated_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS app_persons (
+    person_id  VARCHAR PRIMARY KEY,
+    account_id VARCHAR,
+    properties JSON,
+    created_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS app_accounts (
+    account_id VARCHAR PRIMARY KEY,
+    properties JSON,
+    created_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS persons (
+    person_id  VARCHAR PRIMARY KEY,
+    account_id VARCHAR,
+    properties JSON,
+    first_seen TIMESTAMP,
+    updated_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS accounts (
+    account_id VARCHAR PRIMARY KEY,
+    properties JSON,
+    updated_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    event_id     VARCHAR   NOT NULL,
+    event        VARCHAR   NOT NULL,
+    type         VARCHAR   NOT NULL,
+    ts           TIMESTAMP NOT NULL,
+    received_at  TIMESTAMP NOT NULL,
+    distinct_id  VARCHAR   NOT NULL,
+    user_id      VARCHAR,
+    anonymous_id VARCHAR,
+    account_id   VARCHAR,
+    source       VARCHAR   NOT NULL,
+    properties   JSON,
+    person_id    VARCHAR,
+    reasons      VARCHAR
+);
+"""
+# `persons` and `accounts` are what analyses read: the customers pillar's record
+# (`app_persons`, `app_accounts`, mirrored from the app database) merged over the traits that
+# identify and group calls sent (`event_persons`, `event_accounts`); see store/customers.py.
+# `person_id` is written with each event (its identity as known then) and rewritten when an
+# identify or alias links its id to a person, so analyses need no join; the view keeps the
+# name every analysis and the SQL console use.
+VIEWS = """
+CREATE OR REPLACE VIEW events_resolved AS
+    SELECT * FROM events;
+"""
+# The whole schema, for a fresh (e.g. empty in-memory) store.
+SCHEMA = DDL + VIEWS
+
+EVENT_COLUMNS = (
+    "event_id",
+    "event",
+    "type",
+    "ts",
+    "received_at",
+    "distinct_id",
+    "user_id",
+    "anonymous_id",
+    "account_id",
+    "source",
+    "properties",
+)
+ARROW_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("event", pa.string()),
+        ("type", pa.string()),
+        ("ts", pa.timestamp("us")),
+        ("received_at", pa.timestamp("us")),
+        ("distinct_id", pa.string()),
+        ("user_id", pa.string()),
+        ("anonymous_id", pa.string()),
+        ("account_id", pa.string()),
+        ("source", pa.string()),
+        ("properties", pa.string()),
+    ]
+)
+# Resends of a batch carry the same original timestamp (give or take clock skew), so the
+# duplicate check only needs to look at events near the batch's time range.
+DEDUP_WINDOW = dt.timedelta(days=2)
+
+
+class EventStoreError(ProductOpsError):
+    """The event store cannot be opened or written."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event, normalised from whichever protocol it came in."""
+
+    event_id: str
+    event: str
+    type: str
+    ts: dt.datetime  # naive UTC
+    received_at: dt.datetime  # naive UTC
+    distinct_id: str
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    account_id: str | None = None
+    source: str = "api"
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IdentityUpdate:
+    """Identify / alias / group side effects of an event."""
+
+    kind: str  # "identify" | "alias" | "group"
+    distinct_id: str | None = None
+    person_id: str | None = None
+    account_id: str | None = None
+    traits: dict[str, Any] = field(default_factory=dict)
+    at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    received: int
+    inserted: int
+
+    @property
+    def duplicates(self) -> int:
+        return self.received - self.inserted
+
+
+# The writer a server process keeps open never needs to read files or the network, so it
+# runs without (which also sandboxes SQL-console queries that run on its cursors).
+NO_EXTERNAL_ACCESS = {"enable_external_access": False}
+# Read-only connections use one configuration everywhere (DuckDB refuses to open the same file
+# twice in a process with different settings): no files, no network, no Python-variable scans.
+READ_ONLY_CONFIG = {"enable_external_access": False, "python_enable_replacements": False}
+
+
+def connect(
+    path: Path, read_only: bool = False, config: dict[str, Any] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open the event store, creating its tables when writable."""
+    try:
+        con = duckdb.connect(str(path), read_only=read_only, config=dict(config or {}))
+    except duckdb.IOException as exc:
+        raise EventStoreError(
+            f"cannot open {path}: {exc}. Another process (probably `productops serve`) owns "
+            "the event store; stop it or send events through its API."
+        ) from exc
+    if not read_only:
+        split = _split_profiles(con)
+        con.execute(DDL)
+        _add_person_id(con)
+        if split:
+            from productops.analytics.store.profiles import rebuild_profiles
+
+            rebuild_profiles(con)
+        con.execute(VIEWS)
+        con.execute(
+            "INSERT INTO productops_meta VALUES ('events_schema', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [SCHEMA_VERSION],
+        )
+    return con
+
+
+def _split_profiles(con: duckdb.DuckDBPyConnection) -> bool:
+    """Stores of schema 2 kept event traits in `persons` / `accounts`; from schema 3 those are
+    `event_persons` / `event_accounts` and the merged tables are rebuilt. True when done."""
+    tables = {
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall()
+    }
+    if "persons" not in tables or "event_persons" in tables:
+        return False
+    con.execute("ALTER TABLE persons RENAME TO event_persons")
+    con.execute("ALTER TABLE accounts RENAME TO event_accounts")
+    return True
+
+
+def _add_person_id(con: duckdb.DuckDBPyConnection) -> None:
+    """Stores made before `events.person_id` existed get it, filled from `identities`."""
+    columns = {r[0] for r in con.execute("DESCRIBE events").fetchall()}
+    if "person_id" in columns:
+        return
+    con.execute("ALTER TABLE events ADD COLUMN person_id VARCHAR")
+    con.execute(
+        "UPDATE events SET person_id = COALESCE("
+        "(SELECT i.person_id FROM identities i WHERE i.distinct_id = events.distinct_id), "
+        "distinct_id)"
+    )
+    con.execute("ALTER TABLE events ALTER COLUMN person_id SET NOT NULL")

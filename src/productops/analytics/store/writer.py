@@ -1,0 +1,316 @@
+"""Writing events: appending with exactly-once on `event_id`, and the one writer a serving
+process keeps (group commit: concurrent requests are committed together, and each is
+acknowledged only after the commit)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from productops.analytics.store.identities import apply_identity
+from productops.analytics.store.schema import (
+    ARROW_SCHEMA,
+    DEDUP_WINDOW,
+    EVENT_COLUMNS,
+    READ_ONLY_CONFIG,
+    AppendResult,
+    Event,
+    EventStoreError,
+    IdentityUpdate,
+    connect,
+)
+
+
+def events_to_arrow(events: Sequence[Event]) -> pa.Table:
+    cols: dict[str, list[Any]] = {c: [] for c in EVENT_COLUMNS}
+    for e in events:
+        cols["event_id"].append(e.event_id)
+        cols["event"].append(e.event)
+        cols["type"].append(e.type)
+        cols["ts"].append(e.ts)
+        cols["received_at"].append(e.received_at)
+        cols["distinct_id"].append(e.distinct_id)
+        cols["user_id"].append(e.user_id)
+        cols["anonymous_id"].append(e.anonymous_id)
+        cols["account_id"].append(e.account_id)
+        cols["source"].append(e.source)
+        cols["properties"].append(json.dumps(e.properties, separators=(",", ":"), default=str))
+    return pa.table(cols, schema=ARROW_SCHEMA)
+
+
+def append_arrow(con: duckdb.DuckDBPyConnection, batch: pa.Table, windowed: bool = True) -> int:
+    """Insert the events of `batch` whose event_id is new; returns how many were inserted.
+
+    Duplicates inside the batch keep their first occurrence. With `windowed`, the check
+    against stored events only reads events near the batch's time range (cheap for live
+    ingest); bulk imports of old data pass `windowed=False`.
+    """
+    return len(append_arrow_ids(con, batch, windowed))
+
+
+def append_arrow_ids(
+    con: duckdb.DuckDBPyConnection, batch: pa.Table, windowed: bool = True
+) -> list[str]:
+    """Like `append_arrow`, but returns the event ids that were inserted."""
+    if batch.num_rows == 0:
+        return []
+    batch = batch.append_column("_seq", pa.array(range(batch.num_rows), pa.int64()))
+    con.register("incoming_batch", batch)
+    try:
+        where = ""
+        params: list[Any] = []
+        if windowed:
+            where = "AND e.ts BETWEEN ? AND ?"
+            lo, hi = con.execute("SELECT min(ts), max(ts) FROM incoming_batch").fetchone() or (
+                None,
+                None,
+            )
+            params = [lo - DEDUP_WINDOW, hi + DEDUP_WINDOW]
+        rows = con.execute(
+            f"""
+            INSERT INTO events
+            SELECT event_id, event, type, ts, received_at, b.distinct_id, user_id,
+                   anonymous_id, account_id, source, properties::JSON,
+                   COALESCE(i.person_id, b.distinct_id)
+            FROM (
+                SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY _seq) AS n
+                FROM incoming_batch
+            ) b LEFT JOIN identities i ON i.distinct_id = b.distinct_id
+            WHERE n = 1 AND NOT EXISTS (
+                SELECT 1 FROM events e WHERE e.event_id = b.event_id {where}
+            )
+            RETURNING event_id
+            """,
+            params,
+        ).fetchall()
+        return [r[0] for r in rows]
+    finally:
+        con.unregister("incoming_batch")
+
+
+# Work to do inside the same transaction as the events (e.g. writing quarantined events).
+AlsoInTransaction = Callable[[duckdb.DuckDBPyConnection], object]
+
+
+@dataclass
+class _Pending:
+    events: list[Event]
+    identities: list[IdentityUpdate]
+    future: Future[AppendResult]
+    also: AlsoInTransaction | None = None
+
+
+class EventWriter:
+    """The single writer of a workspace's event store.
+
+    Requests hand their events to `submit`, which returns once the events are committed
+    (durable) — so an HTTP 200 means stored. Concurrent requests are committed together in
+    one transaction (group commit), which is what makes ingest fast.
+    """
+
+    def __init__(self, path: Path, max_batch: int = 20_000) -> None:
+        self.path = path
+        self.max_batch = max_batch
+        self._con = connect_owner(path)
+        self._lock = threading.Condition()
+        self._queue: list[_Pending] = []
+        self._closed = False
+        self._thread = threading.Thread(
+            target=self._run, name="productops-event-writer", daemon=True
+        )
+        self._thread.start()
+
+    def submit(
+        self,
+        events: list[Event],
+        identities: list[IdentityUpdate] | None = None,
+        also: AlsoInTransaction | None = None,
+    ) -> Future[AppendResult]:
+        fut: Future[AppendResult] = Future()
+        with self._lock:
+            if self._closed:
+                raise EventStoreError("the event writer is closed")
+            self._queue.append(_Pending(events, identities or [], fut, also))
+            self._lock.notify()
+        return fut
+
+    def write(
+        self,
+        events: list[Event],
+        identities: list[IdentityUpdate] | None = None,
+        timeout: float = 30.0,
+        also: AlsoInTransaction | None = None,
+    ) -> AppendResult:
+        """Store `events` (and run `also` in the same transaction); returns once committed."""
+        return self.submit(events, identities, also).result(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._queue and not self._closed:
+                    self._lock.wait()
+                if not self._queue and self._closed:
+                    return
+                taken: list[_Pending] = []
+                size = 0
+                while self._queue and (
+                    not taken or size + len(self._queue[0].events) <= self.max_batch
+                ):
+                    p = self._queue.pop(0)
+                    taken.append(p)
+                    size += len(p.events)
+            self._commit(taken)
+
+    def _commit(self, taken: list[_Pending]) -> None:
+        try:
+            self._con.execute("BEGIN TRANSACTION")
+            # One insert for every request in the group (the expensive part), then each
+            # request is credited with the new ids it sent first.
+            everything = [e for p in taken for e in p.events]
+            new_ids = set(append_arrow_ids(self._con, events_to_arrow(everything)))
+            for p in taken:
+                for update in p.identities:
+                    apply_identity(self._con, update)
+                if p.also is not None:
+                    p.also(self._con)
+            self._con.execute("COMMIT")
+        except Exception as exc:
+            with suppress(duckdb.Error):
+                self._con.execute("ROLLBACK")
+            for p in taken:
+                p.future.set_exception(exc)
+            return
+        for p in taken:
+            inserted = 0
+            for e in p.events:
+                if e.event_id in new_ids:
+                    new_ids.discard(e.event_id)
+                    inserted += 1
+            p.future.set_result(AppendResult(received=len(p.events), inserted=inserted))
+
+    @contextmanager
+    def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor on the writer's connection for reads in the owning process."""
+        cur = self._con.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
+        self._thread.join(timeout=30)
+        self._con.close()
+
+
+def iter_chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+# --- one writer per process --------------------------------------------------------------
+
+_WRITERS: dict[Path, EventWriter] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+def writer_for(path: Path) -> EventWriter:
+    """This process's writer for the event store at `path` (created on first use)."""
+    path = path.resolve()
+    with _WRITERS_LOCK:
+        writer = _WRITERS.get(path)
+        if writer is None:
+            writer = EventWriter(path)
+            _WRITERS[path] = writer
+        return writer
+
+
+def has_writer(path: Path) -> bool:
+    """Whether this process owns the store at `path` (has its writer open)."""
+    with _WRITERS_LOCK:
+        return path.resolve() in _WRITERS
+
+
+def close_writer(path: Path) -> None:
+    with _WRITERS_LOCK:
+        writer = _WRITERS.pop(path.resolve(), None)
+    if writer is not None:
+        writer.close()
+
+
+@contextmanager
+def reader(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection for reading: the writer's own when this process owns the store,
+    otherwise a read-only connection of its own."""
+    path = path.resolve()
+    with _WRITERS_LOCK:
+        writer = _WRITERS.get(path)
+    if writer is not None:
+        with writer.read() as cur:
+            yield cur
+        return
+    con = connect(path, read_only=True, config=READ_ONLY_CONFIG)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def import_dir(path: Path) -> Path:
+    """The one folder the serving process may read files from (files to import are put
+    there first): `.productops/imports` next to the event store."""
+    return path.resolve().parent / ".productops" / "imports"
+
+
+def connect_owner(path: Path) -> duckdb.DuckDBPyConnection:
+    """The connection of the process that owns the store: writable, and with file access off
+    except for the import folder (so SQL-console queries on its cursors reach no file)."""
+    folder = import_dir(path)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    con = connect(path)
+    try:
+        con.execute("SET allowed_directories = ?", [[str(folder) + "/"]])
+        con.execute("SET enable_external_access = false")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+@contextmanager
+def bulk(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A writable connection for large writes (imports, demo data): a cursor of this
+    process's writer when it owns the store (reading files only from `import_dir`), else a
+    connection of its own (EventStoreError when another process owns the store)."""
+    path = path.resolve()
+    with _WRITERS_LOCK:
+        writer = _WRITERS.get(path)
+    if writer is not None:
+        with writer.read() as cur:
+            yield cur
+        return
+    try:
+        con = connect(path)
+    except duckdb.ConnectionException as exc:  # this process holds it read-only
+        raise EventStoreError(f"cannot open {path} for writing: {exc}") from exc
+    try:
+        yield con
+    finally:
+        con.close()
