@@ -202,7 +202,7 @@ def main() -> None:
         ws = init_workspace(Path(tmp) / "ws", name="Bench Co")
         with transaction(ws.sessions) as s:
             key = auth.create_api_key(s, "bench", "ingest", actor="bench").secret
-        events_file = events_file(ws)
+        events_path = events_file(ws)
         ws.close()
         port = free_port()
         url = f"http://127.0.0.1:{port}"
@@ -229,7 +229,7 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
-        con = duckdb.connect(str(events_file), read_only=True)
+        con = duckdb.connect(str(events_path), read_only=True)
         stored = {
             prefix: con.execute(
                 "SELECT count(*), count(DISTINCT event_id) FROM events WHERE event_id LIKE ?",

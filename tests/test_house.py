@@ -164,8 +164,7 @@ FILES = {
             op.drop_table("throwaway_widgets")
         """,
     "templates/throwaway/widgets.html": (
-        '{% extends "base.html" %}{% block content %}<h1>{{ count }} widgets</h1>'
-        "{% endblock %}"
+        '{% extends "base.html" %}{% block content %}<h1>{{ count }} widgets</h1>{% endblock %}'
     ),
 }
 
@@ -276,7 +275,9 @@ BAD_TREE = {
     "fakeops/shop/routes.py": "import fastapi\nfrom fakeops.web import app\n",
     "fakeops/shop/cli.py": "import typer\n",
     "fakeops/till/__init__.py": "",
-    "fakeops/till/service.py": "from fakeops.shop import models\nfrom fakeops.shop import service\n",
+    "fakeops/till/service.py": (
+        "from fakeops.shop import models\nfrom fakeops.shop import service\n"
+    ),
     "fakeops/shop/models.py": "",
 }
 
