@@ -194,6 +194,7 @@ def main() -> None:
         serve(args.serve[0], int(args.serve[1]))
         return
 
+    from productops.analytics.settings import events_file
     from productops.core import auth
     from productops.core.db import transaction
     from productops.core.workspace import init_workspace
