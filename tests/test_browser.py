@@ -104,6 +104,9 @@ class Watch:
             self.problems.append(f"HTTP {response.status}: {response.url}")
 
     def _failed(self, request: Request) -> None:
+        # The browser drops a favicon fetch still under way when the page navigates on.
+        if request.url.endswith("/favicon.svg") and "ERR_ABORTED" in str(request.failure):
+            return
         self.problems.append(f"request failed: {request.url} ({request.failure})")
 
     def _request(self, request: Request) -> None:

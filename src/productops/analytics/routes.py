@@ -41,4 +41,7 @@ def register(app: FastAPI) -> None:
     add_nav(app, NavEntry("Insights", "/insights", order=20))
     add_home_cards(app, _counts, order=20)
     path = events_file(app.state.workspace)
+    # A serving process owns the event store from the start (DuckDB has one writer process):
+    # every read and write of it in this process goes through this writer.
+    app.state.startup_hooks.append(lambda: store.writer_for(path))
     app.state.shutdown_hooks.append(lambda: store.close_writer(path))

@@ -15,6 +15,7 @@ from productops.cli.kit import (
     JsonOpt,
     WorkspaceDir,
     emit_json,
+    error_detail,
     fail,
     run_job_with_progress,
     watch_job,
@@ -87,7 +88,14 @@ def _serve(directory: Path, host: str, port: int, worker: bool) -> None:
         check_safe_to_serve(ws.settings, host)
     except ProductOpsError as exc:
         fail(str(exc))
-    application = create_app(ws, start_worker=worker and ws.settings.run_worker)
+    local_host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+    if ":" in local_host and not local_host.startswith("["):
+        local_host = f"[{local_host}]"
+    application = create_app(
+        ws,
+        start_worker=worker and ws.settings.run_worker,
+        local_url=f"http://{local_host}:{port}",
+    )
     typer.echo(f"productops is serving {ws.path} on http://{host}:{port}")
     uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=False)
 
@@ -161,18 +169,25 @@ def worker(
     directory: WorkspaceDir,
     once: Annotated[bool, typer.Option(help="Run what is queued, then exit.")] = False,
 ) -> None:
-    """Run background jobs for a workspace (for deployments with several web instances)."""
+    """Run background jobs for a workspace (for deployments with several web instances). Jobs
+    that need the workspace's embedded stores (imports into the event store, …) run in the
+    worker inside `serve` while a server runs, and here only when none does."""
     import signal
 
+    from productops.core import localserver
     from productops.core.jobs import Worker, run_pending
     from productops.core.workspace import open_workspace
 
     ws = open_workspace(directory)
+
+    def no_server() -> bool:
+        return localserver.find(ws, timeout=1.0) is None
+
     if once:
-        ran = run_pending(ws)
+        ran = run_pending(ws, pinned=no_server())
         typer.echo(f"ran {ran} job(s)")
         return
-    w = Worker(ws)
+    w = Worker(ws, pinned=no_server)
     typer.echo(f"worker {os.getpid()} is waiting for jobs in {ws.path} (Ctrl-C stops)")
     signal.signal(signal.SIGTERM, lambda *_: w.stop(timeout=0))
     try:
@@ -187,16 +202,32 @@ def backup(
     out: Annotated[Path, typer.Argument(help="The archive to write (.tar.gz).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Write the whole workspace (settings, app database, events) to one archive."""
-    from productops.core.backup import backup_workspace
-    from productops.core.errors import ProductOpsError
-    from productops.core.workspace import open_workspace
+    """Write the whole workspace (settings, app database, events) to one archive. While a
+    server serves the workspace, the server writes it (a consistent copy; ingest goes on)."""
+    from productops.cli.kit import open_ws, server_for
+    from productops.core.backup import backup_workspace, read_manifest
+    from productops.core.errors import BackupError
 
-    try:
-        ws = open_workspace(directory)
-        manifest = backup_workspace(ws, out)
-    except ProductOpsError as exc:
-        fail(str(exc))
+    with open_ws(directory) as ws:
+        server = server_for(ws)
+        if server is None:
+            manifest = backup_workspace(ws, out)
+        else:
+            target = out.resolve()
+            if target.is_relative_to(ws.path):
+                raise BackupError(f"write the backup outside the workspace, not to {target}")
+            partial = target.with_name(target.name + ".partial")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with server.http.stream("GET", "/api/v1/backup") as response:
+                if response.status_code != 200:
+                    response.read()
+                    fail(error_detail(response))
+                with partial.open("wb") as fh:
+                    for chunk in response.iter_bytes():
+                        fh.write(chunk)
+            partial.chmod(0o600)
+            partial.replace(target)
+            manifest = read_manifest(target)
     if as_json:
         emit_json(manifest)
     else:
@@ -437,9 +468,9 @@ def jobs_run(
     param: Annotated[list[str] | None, typer.Option(help="key=value, repeatable.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run a job here and now, with a progress bar (it is recorded like any other job)."""
-    from productops.core.errors import NotFound
-    from productops.core.workspace import open_workspace
+    """Run a job here and now, with a progress bar (it is recorded like any other job). While
+    a server serves the workspace, the job is queued there and followed from here."""
+    from productops.cli.kit import open_ws, server_for
 
     params: dict[str, Any] = {}
     for p in param or []:
@@ -447,12 +478,13 @@ def jobs_run(
         if not sep:
             fail(f"--param '{p}' is not key=value")
         params[key] = value
-    ws = open_workspace(directory)
-    try:
-        state = run_job_with_progress(ws, kind, params, quiet=as_json)
-    except NotFound as exc:
-        fail(str(exc))
-        return
+    with open_ws(directory) as ws:
+        server = server_for(ws)
+        if server is not None:
+            job = server.call("POST", "/api/v1/jobs", json={"kind": kind, "params": params}).json()
+            state = server.follow_job(job["id"], quiet=as_json)
+        else:
+            state = run_job_with_progress(ws, kind, params, quiet=as_json)
     if as_json:
         emit_json(state)
 

@@ -184,3 +184,80 @@ def run_job_with_progress(
     if state["status"] != "succeeded":
         fail(f"job {job_id} failed: {state['error']}")
     return state
+
+
+# --- beside a running server -------------------------------------------------------------
+
+
+class ServerClient:
+    """The workspace's running server, spoken to with its command-line token. Errors end the
+    command with the server's message, as the same command would locally."""
+
+    def __init__(self, url: str, token: str) -> None:
+        import httpx
+
+        self.url = url
+        self.http = httpx.Client(
+            base_url=url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=httpx.Timeout(600.0, connect=10.0),
+        )
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The response of `method path`; a 4xx/5xx answer fails the command."""
+        import httpx
+
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            fail(f"the server at {self.url} did not answer: {exc}")
+        if response.status_code >= 400:
+            fail(error_detail(response))
+        return response
+
+    def follow_job(self, job_id: int, quiet: bool = False) -> dict[str, Any]:
+        """Follow a job on the server under a progress bar; exits 1 if it fails."""
+
+        def snapshot() -> dict[str, Any]:
+            j = self.call("GET", f"/api/v1/jobs/{job_id}").json()
+            return {
+                "id": j["id"],
+                "title": j["title"],
+                "status": j["status"],
+                "done": j["progress_done"],
+                "total": j["progress_total"],
+                "message": j["message"],
+                "error": j["error"],
+                "result": j["result"],
+            }
+
+        state = follow_job(snapshot, quiet)
+        if state["status"] != "succeeded":
+            fail(str(state["error"]))
+        return state
+
+
+def error_detail(response: Any) -> str:
+    """The message of an error answer (`{"detail": ...}`), in one line."""
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        return f"the server answered {response.status_code}: {response.text[:200]}"
+    if isinstance(detail, list):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg', '')}"
+            for d in detail
+            if isinstance(d, dict)
+        )
+    return str(detail)
+
+
+def server_for(ws: Workspace) -> ServerClient | None:
+    """A client of the server that serves `ws` now, or None when none does: a command that
+    needs the event store then does the work itself."""
+    from productops.core import localserver
+
+    server = localserver.find(ws)
+    if server is None:
+        return None
+    return ServerClient(server.url, server.token)

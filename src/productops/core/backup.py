@@ -139,6 +139,19 @@ def _safe_extract(archive: Path, dest: Path) -> Path:
     return root
 
 
+def read_manifest(archive: Path) -> dict[str, Any]:
+    """The manifest of an archive written by `backup_workspace`."""
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            member = tar.extractfile(f"{ROOT}/manifest.json")
+            if member is None:
+                raise KeyError("manifest.json")
+            data: dict[str, Any] = json.loads(member.read(MAX_MANIFEST_BYTES))
+            return data
+    except (tarfile.TarError, OSError, KeyError, ValueError) as exc:
+        raise BackupError(f"{archive} has no readable manifest: {exc}") from exc
+
+
 def _decode_row(table: Any, row: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in row.items():
@@ -291,4 +304,4 @@ def _write_database_url(directory: Path, url: str) -> None:
     write_private(path, tomli_w.dumps(data))
 
 
-__all__ = ["backup_workspace", "restore_workspace"]
+__all__ = ["backup_workspace", "read_manifest", "restore_workspace"]

@@ -26,7 +26,7 @@ from productops.core import audit
 from productops.core.auth import Permission
 from productops.core.clock import utcnow
 from productops.core.db import best_effort_write, transaction
-from productops.core.errors import InvalidInput, NotFound
+from productops.core.errors import InvalidInput, NotFound, ProductOpsError
 from productops.core.models import Job, JobStatus
 
 if TYPE_CHECKING:
@@ -102,6 +102,9 @@ class JobKind:
     handler: Handler
     params: type[BaseModel] = NoParams
     permission: str = Permission.WRITE
+    # Runs only in a worker that may open the workspace's embedded stores: the one inside
+    # `serve`, or a standalone worker while no server runs (DuckDB has one writer process).
+    pinned: bool = False
 
     def validate(self, params: dict[str, Any] | None) -> BaseModel:
         """The parameters as the kind's model; InvalidInput naming each bad field."""
@@ -124,13 +127,20 @@ def job_handler(
     *,
     params: type[BaseModel] = NoParams,
     permission: str = Permission.WRITE,
+    pinned: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Register a function as the handler of jobs of kind `name`, taking parameters of model
-    `params`, which only callers with `permission` may queue."""
+    `params`, which only callers with `permission` may queue. `pinned` kinds run only where
+    the workspace's embedded stores can be opened (see `JobKind.pinned`)."""
 
     def wrap(fn: Handler) -> Handler:
         _REGISTRY[name] = JobKind(
-            name=name, title=title, handler=fn, params=params, permission=permission
+            name=name,
+            title=title,
+            handler=fn,
+            params=params,
+            permission=permission,
+            pinned=pinned,
         )
         return fn
 
@@ -195,10 +205,16 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
-def claim_next(workspace: Workspace, worker: str) -> int | None:
-    """Atomically take the oldest queued job; None when there is nothing to do."""
+def claim_next(workspace: Workspace, worker: str, pinned: bool = True) -> int | None:
+    """Atomically take the oldest queued job (not of a pinned kind unless `pinned`); None
+    when there is nothing to do."""
+    queued = [Job.status == JobStatus.queued]
+    if not pinned:
+        skip = [k.name for k in registered_kinds().values() if k.pinned]
+        if skip:
+            queued.append(Job.kind.not_in(skip))
     with transaction(workspace.sessions) as s:
-        oldest = select(func.min(Job.id)).where(Job.status == JobStatus.queued).scalar_subquery()
+        oldest = select(func.min(Job.id)).where(*queued).scalar_subquery()
         now = utcnow()
         claimed = s.execute(
             update(Job)
@@ -231,7 +247,11 @@ def run_job(workspace: Workspace, job_id: int) -> Job:
         result = kinds[kind].handler(ctx) or {}
     except Exception as exc:
         log.exception("job %s (%s) failed", job_id, kind)
-        detail = "".join(traceback.format_exception_only(exc)).strip()
+        # A named error is worded for the person reading it; anything else shows its type.
+        if isinstance(exc, ProductOpsError):
+            detail = str(exc)
+        else:
+            detail = "".join(traceback.format_exception_only(exc)).strip()
         with transaction(workspace.sessions) as s:
             s.execute(
                 update(Job)
@@ -268,12 +288,17 @@ def fail_stale_jobs(workspace: Workspace) -> int:
         return int(getattr(result, "rowcount", 0) or 0)
 
 
-def run_pending(workspace: Workspace, worker: str | None = None, limit: int | None = None) -> int:
+def run_pending(
+    workspace: Workspace,
+    worker: str | None = None,
+    limit: int | None = None,
+    pinned: bool = True,
+) -> int:
     """Run queued jobs until none is left (or `limit` ran); returns how many ran."""
     worker = worker or worker_name()
     ran = 0
     while limit is None or ran < limit:
-        job_id = claim_next(workspace, worker)
+        job_id = claim_next(workspace, worker, pinned=pinned)
         if job_id is None:
             break
         run_job(workspace, job_id)
@@ -284,9 +309,17 @@ def run_pending(workspace: Workspace, worker: str | None = None, limit: int | No
 class Worker:
     """Polls the queue in a background thread until `stop()`."""
 
-    def __init__(self, workspace: Workspace, poll_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        poll_seconds: float = 1.0,
+        pinned: bool | Callable[[], bool] = True,
+    ) -> None:
+        """`pinned`: whether this worker runs pinned kinds (or a function asked before each
+        job, e.g. "no server serves the workspace now")."""
         self.workspace = workspace
         self.poll_seconds = poll_seconds
+        self.pinned = pinned
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -304,7 +337,8 @@ class Worker:
                 if time.monotonic() - last_sweep > 60:
                     fail_stale_jobs(self.workspace)
                     last_sweep = time.monotonic()
-                if run_pending(self.workspace, name, limit=1) == 0:
+                pinned = self.pinned() if callable(self.pinned) else self.pinned
+                if run_pending(self.workspace, name, limit=1, pinned=pinned) == 0:
                     self._stop.wait(self.poll_seconds)
             except Exception:  # keep the worker alive through a database hiccup
                 log.exception("job worker loop error")

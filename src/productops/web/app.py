@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 
 from productops import __version__
-from productops.core import pillars
+from productops.core import localserver, pillars
 from productops.core.errors import (
     AuthenticationFailed,
     Conflict,
@@ -81,15 +81,26 @@ def _wants_json(request: Request) -> bool:
     return path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
 
 
-def create_app(workspace: Workspace, *, start_worker: bool = False) -> FastAPI:
-    """The productops web app for one workspace. `start_worker` runs jobs in-process."""
-    worker = Worker(workspace) if start_worker else None
+def create_app(
+    workspace: Workspace, *, start_worker: bool = False, local_url: str | None = None
+) -> FastAPI:
+    """The productops web app for one workspace. `start_worker` runs jobs in-process (all of
+    them, those that need this process's stores included); with `local_url`, the app
+    announces itself to the command line while it serves (see `core.localserver`)."""
+    worker = Worker(workspace, pinned=True) if start_worker else None
+    local_token = localserver.new_token() if local_url else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for hook in app.state.startup_hooks:
+            hook()
         if worker is not None:
             worker.start()
+        if local_url and local_token:
+            localserver.announce(workspace, local_url, local_token)
         yield
+        if local_token:
+            localserver.withdraw(workspace, local_token)
         if worker is not None:
             worker.stop()
         for hook in app.state.shutdown_hooks:
@@ -107,8 +118,10 @@ def create_app(workspace: Workspace, *, start_worker: bool = False) -> FastAPI:
         dependencies=[Depends(csrf_protect)],
     )
     app.state.workspace = workspace
+    app.state.local_token_hash = localserver.token_hash(local_token) if local_token else None
     app.state.shell = Shell()
-    # Domains register clean-ups here (e.g. the event writer flushes and closes).
+    # Pillars register what serving starts and stops (e.g. the event writer opens and closes).
+    app.state.startup_hooks = []
     app.state.shutdown_hooks = []
     app.state.templates = make_templates()
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

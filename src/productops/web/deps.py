@@ -17,7 +17,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from productops.core import auth
+from productops.core import auth, localserver
 from productops.core.auth import Principal
 from productops.core.db import best_effort_write
 from productops.core.errors import AuthenticationFailed, PermissionDenied
@@ -73,7 +73,12 @@ def get_principal(request: Request, db: DbDep) -> Principal | None:
         return p
     principal: Principal | None = None
     token = bearer_token(request)
-    if token is not None:
+    local = getattr(request.app.state, "local_token_hash", None)
+    if token is not None and local and token.startswith("po_local_"):
+        if not localserver.token_matches(local, token):
+            raise AuthenticationFailed("the command-line token is not this server's")
+        principal = auth.cli_principal()
+    elif token is not None:
         key = auth.api_key_for_secret(db, token)
         if key is None:
             raise AuthenticationFailed("the API key is unknown or revoked")

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 from productops import __version__
 from productops.core import audit, auth, jobs, teams
 from productops.core.auth import Permission, Principal
-from productops.core.db import current_revision
+from productops.core.db import current_revision, transaction
 from productops.core.errors import AuthenticationFailed, NotFound, PermissionDenied, RateLimited
 from productops.core.models import Role, Scope, Team, User
 from productops.core.schemas import (
@@ -438,6 +438,46 @@ def api_create_key(db: DbDep, principal: AdminApi, body: ApiKeyCreate) -> ApiKey
 @api.delete("/apikeys/{key_id}", tags=["admin"])
 def api_revoke_key(db: DbDep, principal: AdminApi, key_id: int) -> ApiKeyPublic:
     return ApiKeyPublic.model_validate(auth.revoke_api_key(db, key_id, actor=principal.actor))
+
+
+# --- administration: backup ---------------------------------------------------------------
+
+
+@api.get(
+    "/backup",
+    tags=["admin"],
+    response_class=Response,
+    responses={200: {"content": {"application/gzip": {}}, "description": "the archive"}},
+)
+def api_backup(request: Request, principal: AdminApi) -> Response:
+    """The whole workspace as one archive (what `productops backup` writes), taken while the
+    server serves and ingests: the app tables in one transaction, each store from one
+    snapshot of its own."""
+    import tempfile
+    from pathlib import Path
+
+    from starlette.background import BackgroundTask
+    from starlette.responses import FileResponse
+
+    from productops.core.backup import backup_workspace
+
+    ws = workspace_of(request)
+    tmp = tempfile.TemporaryDirectory(prefix="productops-backup-download-")
+    out = Path(tmp.name) / "backup.tar.gz"
+    try:
+        manifest = backup_workspace(ws, out)
+    except BaseException:
+        tmp.cleanup()
+        raise
+    with transaction(ws.sessions) as db:
+        audit.record(db, principal.actor, "workspace.backup", "workspace", None, {})
+    stamp = manifest["created_at"][:19].replace(":", "").replace("-", "")
+    return FileResponse(
+        out,
+        media_type="application/gzip",
+        filename=f"productops-backup-{stamp}.tar.gz",
+        background=BackgroundTask(tmp.cleanup),
+    )
 
 
 # --- administration: audit log --------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,7 +17,9 @@ from productops.cli.kit import (
     OutputFormat,
     WorkspaceDir,
     fail,
+    open_ws,
     print_table,
+    server_for,
     workspace_or_fail,
 )
 
@@ -106,26 +108,33 @@ def metrics_query(
     ] = False,
 ) -> None:
     """Compute a catalog metric per period (and dimension)."""
-    from productops.analytics.catalog.metrics import query_metric, result_json
-    from productops.core.errors import ProductOpsError
+    from productops.analytics.catalog.metrics import as_date, query_metric, result_json
     from productops.core.export import to_csv
 
-    ws = workspace_or_fail(directory)
-    try:
-        result = query_metric(ws, metric, by=by, grain=grain.value, start=start, end=end)
-    except ProductOpsError as exc:
-        fail(str(exc))
-    finally:
-        ws.close()
+    with open_ws(directory) as ws:
+        server = server_for(ws)
+        if server is not None:
+            # The server owns the event store: the metric is computed there, the same way.
+            params: dict[str, Any] = {"grain": grain.value, "by": by or []}
+            for key, value in (("start", start), ("end", end)):
+                day = as_date(value, key)  # the same message as locally for a bad date
+                if day is not None:
+                    params[key] = day.isoformat()
+            data = server.call("GET", f"/api/v1/metrics/{metric}", params=params).json()
+        else:
+            data = result_json(
+                query_metric(ws, metric, by=by, grain=grain.value, start=start, end=end)
+            )
+    columns = data["columns"]
+    rows = [[row.get(c) for c in columns] for row in data["rows"]]
     if output is OutputFormat.json:
-        data = result_json(result)
         if not show_sql:
             data.pop("sql")
         typer.echo(json.dumps(data, indent=2, default=str))
         return
     if output is OutputFormat.csv:
-        typer.echo(to_csv(result.columns, result.rows()), nl=False)
+        typer.echo(to_csv(columns, rows), nl=False)
     else:
-        print_table(result.columns, result.rows())
+        print_table(columns, rows)
     if show_sql:
-        typer.echo(result.sql, err=output is OutputFormat.csv)
+        typer.echo(data["sql"], err=output is OutputFormat.csv)

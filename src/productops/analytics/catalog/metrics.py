@@ -91,7 +91,7 @@ class _Plan:
         return (["period"] if self.grain != "all" else []) + list(self.by)
 
 
-def _as_date(value: dt.date | str | None, what: str) -> dt.date | None:
+def as_date(value: dt.date | str | None, what: str) -> dt.date | None:
     if value is None or value == "":
         return None
     if isinstance(value, dt.datetime):
@@ -388,7 +388,7 @@ def compile_metric(
     dims = _normalise_by(by)
     for d in dims:
         catalog.dimension(d)
-    start_d, end_d = _as_date(start, "start"), _as_date(end, "end")
+    start_d, end_d = as_date(start, "start"), as_date(end, "end")
     if start_d is not None and end_d is not None and end_d < start_d:
         raise MetricQueryError(f"end {end_d} is before start {start_d}")
     plan = _Plan(con, catalog, dims, grain, start_d, end_d)
@@ -425,8 +425,8 @@ def query_metric(
         sql=sql,
         grain=grain,
         by=_normalise_by(by),
-        start=_as_date(start, "start"),
-        end=_as_date(end, "end"),
+        start=as_date(start, "start"),
+        end=as_date(end, "end"),
         columns=[str(c) for c in frame.columns],
     )
 

@@ -168,12 +168,15 @@ def import_events(
     format: str = "auto",
     progress: ProgressFn | None = None,
     skip_bad_rows: bool = False,
+    display_name: str | None = None,
 ) -> ImportResult:
     """Import the events in a JSONL, CSV or Parquet file into the workspace's event store.
 
-    All or nothing unless `skip_bad_rows`; re-importing stores nothing twice.
+    All or nothing unless `skip_bad_rows`; re-importing stores nothing twice. Messages name
+    the file as `display_name` when given (an upload is stored under another name).
     """
     path = Path(path)
+    label = display_name or path.name
     if format not in FORMATS:
         raise ImportFileError(f"format '{format}' is not one of {', '.join(FORMATS)}")
     if not path.is_file():
@@ -184,16 +187,19 @@ def import_events(
         con.execute("SET SESSION TimeZone = 'UTC'")
         if fmt == "jsonl":
             try:
-                result = _import_jsonl(con, path, progress, skip_bad_rows)
+                result = _import_jsonl(con, path, progress, skip_bad_rows, label)
             except duckdb.Error as exc:
-                raise ImportFileError(f"{path.name}: {_first_line(exc)}") from exc
+                raise ImportFileError(f"{label}: {_first_line(exc)}") from exc
         else:
             try:
-                result = _import_table(con, path, fmt, progress, skip_bad_rows)
+                result = _import_table(con, path, fmt, progress, skip_bad_rows, label=label)
             except _LateTypeChange:
                 # A CSV column changed type after DuckDB's sample: read it all to decide.
-                result = _import_table(con, path, fmt, progress, skip_bad_rows, sample_all=True)
-    return dataclasses.replace(result, seconds=time.perf_counter() - started)
+                result = _import_table(
+                    con, path, fmt, progress, skip_bad_rows, sample_all=True, label=label
+                )
+    file = str(path) if display_name is None else display_name
+    return dataclasses.replace(result, file=file, seconds=time.perf_counter() - started)
 
 
 # --- the transaction -----------------------------------------------------------------------
@@ -343,7 +349,7 @@ CREATE OR REPLACE TEMP TABLE import_staging (
 
 
 def _import_jsonl(
-    con: duckdb.DuckDBPyConnection, path: Path, progress: ProgressFn | None, skip: bool
+    con: duckdb.DuckDBPyConnection, path: Path, progress: ProgressFn | None, skip: bool, label: str
 ) -> ImportResult:
     received_at = utcnow()
     size = max(path.stat().st_size, 1)
@@ -384,7 +390,7 @@ def _import_jsonl(
                 except (MalformedPayload, Rejected) as exc:
                     reason = str(exc).replace("the body is not", "not")
                     if not skip:
-                        raise ImportRowError(path.name, line_no, reason, unit="line") from exc
+                        raise ImportRowError(label, line_no, reason, unit="line") from exc
                     problem_count += 1
                     if len(problems) < MAX_PROBLEMS_KEPT:
                         problems.append(RowProblem(line_no, reason))
@@ -524,8 +530,9 @@ def _import_table(
     progress: ProgressFn | None,
     skip: bool,
     sample_all: bool = False,
+    label: str = "",
 ) -> ImportResult:
-    file = path.name
+    file = label or path.name
     columns = _describe(con, _source_sql(path, fmt), file)
     by_lower: dict[str, str] = {}
     for name, _ in columns:

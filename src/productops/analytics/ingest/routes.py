@@ -20,13 +20,16 @@ import binascii
 import concurrent.futures
 import datetime as dt
 import logging
+import re
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
 import duckdb
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -54,7 +57,7 @@ from productops.core import auth
 from productops.core.auth import Permission
 from productops.core.db import best_effort_write
 from productops.core.workspace import Workspace
-from productops.web.deps import csrf_exempt, workspace_of
+from productops.web.deps import WriteApi, csrf_exempt, reads_only, workspace_of
 
 log = logging.getLogger(__name__)
 
@@ -459,6 +462,7 @@ def register(app: FastAPI) -> None:
         return
     app.state.ingest_registered = True
     app.include_router(router)
+    app.include_router(imports_api)
     hooks = getattr(app.state, "shutdown_hooks", None)
     if isinstance(hooks, list):
         path = events_file(workspace_of_app(app))
@@ -468,3 +472,79 @@ def register(app: FastAPI) -> None:
 def workspace_of_app(app: FastAPI) -> Workspace:
     ws: Workspace = app.state.workspace
     return ws
+
+
+# --- files to import, as a job -----------------------------------------------------------
+
+imports_api = APIRouter(prefix="/api/v1", tags=["events"])
+MAX_UPLOAD_BYTES = 20 * 1024**3
+
+
+class ImportQueued(BaseModel):
+    job_id: int = Field(description="follow it at /api/v1/jobs/{job_id}")
+    upload: str
+    bytes: int
+
+
+@imports_api.post(
+    "/events/imports",
+    status_code=202,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+    responses={413: {"description": "the file is too large"}},
+)
+@reads_only
+async def api_import_events(
+    request: Request,
+    principal: WriteApi,
+    filename: Annotated[str, Query(min_length=1, max_length=300)],
+    format: Literal["auto", "jsonl", "csv", "parquet"] = "auto",
+    skip_bad_rows: bool = False,
+) -> ImportQueued:
+    """Upload an event file (JSONL, CSV or Parquet, `.gz` too) as the request body; it is
+    imported by a job (`analytics.import_events`), all or nothing, with progress at
+    `/api/v1/jobs/{job_id}`. `productops events import` uses this while a server runs."""
+    from productops.analytics.ingest.bulk import detect_format
+    from productops.analytics.tasks import ImportEventsParams
+    from productops.core import jobs
+    from productops.core.db import transaction
+
+    ws = workspace_of(request)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", filename.rsplit("/", 1)[-1]).strip(".-") or "upload"
+    if format == "auto":
+        detect_format(Path(safe))  # refuse an unknown file type before reading the body
+    folder = store.import_dir(events_file(ws))
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    upload = f"{uuid.uuid4().hex[:12]}-{safe}"[:200]
+    target = folder / upload
+    size = 0
+    try:
+        with target.open("wb") as fh:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_UPLOAD_BYTES:
+                    raise PayloadTooLarge(f"the file is over {MAX_UPLOAD_BYTES // 1024**3} GiB")
+                fh.write(chunk)
+        target.chmod(0o600)
+        params = ImportEventsParams(
+            upload=upload, format=format, skip_bad_rows=skip_bad_rows, name=filename[:300]
+        )
+        with transaction(ws.sessions) as s:
+            job = jobs.enqueue(
+                s,
+                "analytics.import_events",
+                params.model_dump(),
+                title=f"Import events from {filename[:200]}",
+                created_by=principal.actor,
+            )
+            job_id = job.id
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return ImportQueued(job_id=job_id, upload=upload, bytes=size)

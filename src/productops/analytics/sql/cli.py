@@ -11,9 +11,9 @@ from productops.cli.kit import (
     FormatOpt,
     OutputFormat,
     WorkspaceDir,
-    fail,
+    open_ws,
     print_table,
-    workspace_or_fail,
+    server_for,
 )
 
 
@@ -28,27 +28,29 @@ def sql(
     """Run one read-only SELECT over the event store (tables: events, events_resolved,
     persons, accounts; see docs/sql.md)."""
     from productops.analytics.sql.service import run_sql
-    from productops.core.errors import ProductOpsError
+    from productops.core.export import to_csv
 
-    ws = workspace_or_fail(directory)
-    try:
-        result = run_sql(ws, query, limit=limit)
-    except ProductOpsError as exc:
-        fail(str(exc))
-    finally:
-        ws.close()
+    with open_ws(directory) as ws:
+        server = server_for(ws)
+        if server is not None:
+            # The server owns the event store: the query runs there, the same way.
+            out = server.call("POST", "/api/v1/sql", json={"query": query, "limit": limit}).json()
+        else:
+            result = run_sql(ws, query, limit=limit)
+            out = {
+                "columns": result.columns,
+                "rows": result.json_rows(),
+                "row_count": result.row_count,
+                "truncated": result.truncated,
+                "limit": result.limit,
+            }
     if output is OutputFormat.json:
-        out = {
-            "columns": result.columns,
-            "rows": result.json_rows(),
-            "row_count": result.row_count,
-            "truncated": result.truncated,
-        }
+        out.pop("limit", None)
         typer.echo(json.dumps(out, indent=2, default=str))
         return
     if output is OutputFormat.csv:
-        typer.echo(result.to_csv(), nl=False)
+        typer.echo(to_csv(out["columns"], out["rows"]), nl=False)
     else:
-        print_table(result.columns, result.json_rows())
-    if result.truncated:
-        typer.echo(f"(truncated: only the first {result.limit:,} rows are shown)", err=True)
+        print_table(out["columns"], out["rows"])
+    if out["truncated"]:
+        typer.echo(f"(truncated: only the first {limit:,} rows are shown)", err=True)

@@ -10,15 +10,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from productops.analytics import tracking as tracking_plan
-from productops.core.auth import Permission, Principal
+from productops.core.auth import Permission
 from productops.core.errors import NotFound
-from productops.web.deps import reads_only, require, workspace_of
+from productops.web.deps import ReadApi, ReadPage, WriteApi, WritePage, reads_only, workspace_of
 from productops.web.templating import render
 
 router = APIRouter()
-ReadPage = Annotated[Principal, require(Permission.READ, page=True)]
-ReadApi = Annotated[Principal, require(Permission.READ)]
-WritePage = Annotated[Principal, require(Permission.WRITE, page=True)]
 
 
 class ViolationPublic(BaseModel):
@@ -133,6 +130,38 @@ def tracking_plan_violations(
         quarantined=tracking_plan.quarantine_count(ws),
         violations=[_public(s) for s in tracking_plan.violations_report(ws, start, end)],
     )
+
+
+class ReleaseIn(BaseModel):
+    event_ids: list[str] | None = Field(
+        default=None, max_length=100_000, description="the events to let in; none means all"
+    )
+
+
+class ReleaseOut(BaseModel):
+    released: int = Field(description="events taken out of quarantine")
+    inserted: int = Field(description="of those, how many were new to the event store")
+
+
+@router.post("/api/v1/tracking-plan/quarantine/release", tags=["tracking plan"])
+@reads_only
+def api_release_quarantine(request: Request, principal: WriteApi, body: ReleaseIn) -> ReleaseOut:
+    """Let quarantined events into the event store (each once), as the page's button does."""
+    from productops.core import audit
+    from productops.core.db import transaction
+
+    ws = workspace_of(request)
+    result = tracking_plan.release_quarantine(ws, body.event_ids or "all")
+    with transaction(ws.sessions) as db:
+        audit.record(
+            db,
+            principal.actor,
+            "quarantine.release",
+            "events",
+            None,
+            {"released": result.released, "inserted": result.inserted},
+        )
+    return ReleaseOut(released=result.released, inserted=result.inserted)
 
 
 def register(app: FastAPI) -> None:
