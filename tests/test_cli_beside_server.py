@@ -72,7 +72,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     (folder / "metrics.yml").write_text(METRICS)
     ws.close()
     first = _write_jsonl(folder.parent / "first.jsonl", _events(30, "a"))
-    code, out, err = _run("events", "import", str(folder), str(first))
+    code, _, err = _run("events", "import", str(folder), str(first))
     assert code == 0, err
     port = _free_port()
     proc = subprocess.Popen(
@@ -189,6 +189,6 @@ def test_a_stale_announcement_is_ignored(tmp_path: Path) -> None:
     data["pid"] = 2**22 + os.getpid()  # no such process
     path.write_text(json.dumps(data))
     assert localserver.find(ws) is None and not path.exists()
-    code, out, err = _run("sql", str(ws.path), "SELECT 1 AS one", "-f", "json")
+    code, out, _ = _run("sql", str(ws.path), "SELECT 1 AS one", "-f", "json")
     assert code == 0 and json.loads(out)["rows"] == [[1]]
     ws.close()
