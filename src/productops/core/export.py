@@ -110,3 +110,29 @@ def frame_parquet(frame: pd.DataFrame) -> bytes:
     buf = io.BytesIO()
     frame.to_parquet(buf, index=False)
     return buf.getvalue()
+
+
+# --- numbers as people read them ---------------------------------------------------------
+
+SHARE_COLUMNS = ("rate", "conversion", "dau_mau", "share", "percent")
+
+
+def readable(value: Any, column: str) -> str:
+    """A table cell as people read it: thousands separated, shares as percentages, no
+    floating-point noise (`66.6%`, not `66.5924276169265`)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        name = column.lower()
+        if name == "percent":
+            return f"{value:.1f}%"
+        if any(part in name for part in SHARE_COLUMNS) and -1.5 <= value <= 1.5:
+            return f"{value * 100:.1f}%"
+        if value.is_integer() and abs(value) < 1e15:
+            return f"{int(value):,}"
+        return f"{value:,.2f}"
+    return str(value)

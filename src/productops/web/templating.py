@@ -12,6 +12,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescap
 from starlette.responses import Response
 
 from productops.core import pillars
+from productops.core.export import readable
 from productops.web.nav import shell
 
 
@@ -43,6 +44,7 @@ def make_templates() -> Jinja2Templates:
     )
     env.filters["humantime"] = _humantime
     env.filters["number"] = _number
+    env.filters["cell"] = lambda value, column="": readable(value, str(column))
     return Jinja2Templates(env=env)
 
 
@@ -63,3 +65,21 @@ def render(
     }
     ctx.update(context or {})
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)
+
+
+# Vega compiles chart expressions with `new Function`, so pages with charts allow eval (and
+# still only scripts from this server); every other page keeps the strict policy.
+CHART_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
+    "form-action 'self'; object-src 'none'"
+)
+
+
+def render_charts(
+    request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
+) -> Response:
+    """`render` for a page that draws Vega-Lite charts (its CSP allows Vega's compiler)."""
+    response = render(request, name, context, status_code=status_code)
+    response.headers["Content-Security-Policy"] = CHART_CSP
+    return response

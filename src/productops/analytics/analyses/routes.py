@@ -2,8 +2,10 @@
 that computed every number.
 
 Each endpoint is a thin wrapper over the function of the same name in `analyses`; dates are
-ISO dates, both included, and default to the last 30 days (retention and lifecycle: the last
-12 periods). The active-user definition comes from the metric catalog (`metrics.yml`).
+ISO dates, both included. The range ends, unless told otherwise, on the day of the newest event
+(today when events are current) — as the pages do — and starts 30 days before (retention and
+lifecycle: 12 periods before). The active-user definition comes from the metric catalog
+(`metrics.yml`).
 """
 
 from __future__ import annotations
@@ -20,15 +22,16 @@ from pydantic import BaseModel, Field
 from productops.analytics import analyses
 from productops.analytics.analyses import ActivityFilter, Insight
 from productops.analytics.catalog.service import activity_filter
-from productops.analytics.query.source import event_source
+from productops.analytics.query.source import check_events_seen, default_end, event_source
 from productops.core.errors import InvalidInput
 from productops.web.deps import ReadApi, workspace_of
+from productops.web.params import EndDate, StartDate
 
 router = APIRouter(prefix="/api/v1/insights", tags=["insights"])
 
 GrainParam = Literal["day", "week", "month"]
-Start = Annotated[dt.date | None, Query(description="first day (UTC), included")]
-End = Annotated[dt.date | None, Query(description="last day (UTC), included; default today")]
+Start = StartDate
+End = EndDate
 EventName = Annotated[str, Query(min_length=1, max_length=200)]
 Breakdown = Annotated[
     str | None,
@@ -59,30 +62,34 @@ def _out(result: Insight) -> InsightOut:
 
 
 @contextmanager
-def _events(request: Request) -> Iterator[tuple[BaseBackend, ActivityFilter]]:
-    """The workspace's events as an Ibis backend, with the catalog's active-user definition."""
+def _events(request: Request, *names: str | None) -> Iterator[tuple[BaseBackend, ActivityFilter]]:
+    """The workspace's events as an Ibis backend, with the catalog's active-user definition;
+    refuses event `names` the store has never seen, with a suggestion."""
     ws = workspace_of(request)
+    check_events_seen(ws, [n for n in names if n])
     activity = activity_filter(ws)
     with event_source(ws) as con:
         yield con, activity
 
 
-def _end(end: dt.date | None) -> dt.date:
-    end = end or dt.datetime.now(dt.UTC).date()
+def _end(request: Request, end: dt.date | None) -> dt.date:
+    end = end or default_end(workspace_of(request))
     if not analyses.EARLIEST + dt.timedelta(days=400) <= end <= analyses.LATEST:
         raise InvalidInput(f"dates must lie between {analyses.EARLIEST} and {analyses.LATEST}")
     return end
 
 
-def _dates(start: dt.date | None, end: dt.date | None, days: int = 30) -> tuple[dt.date, dt.date]:
-    end = _end(end)
+def _dates(
+    request: Request, start: dt.date | None, end: dt.date | None, days: int = 30
+) -> tuple[dt.date, dt.date]:
+    end = _end(request, end)
     return start or end - dt.timedelta(days=days - 1), end
 
 
 def _period_dates(
-    start: dt.date | None, end: dt.date | None, grain: str
+    request: Request, start: dt.date | None, end: dt.date | None, grain: str
 ) -> tuple[dt.date, dt.date]:
-    end = _end(end)
+    end = _end(request, end)
     if start is not None:
         return start, end
     n = DEFAULT_PERIODS[grain]
@@ -106,7 +113,7 @@ def api_active_users(
     ] = False,
 ) -> InsightOut:
     """Distinct active people per calendar period, or (rolling) PostHog's DAU/WAU/MAU."""
-    s, e = _dates(start, end)
+    s, e = _dates(request, start, end)
     if rolling and grain != "day":
         raise InvalidInput("rolling active users are per day: leave grain as day")
     with _events(request) as (con, activity):
@@ -123,7 +130,7 @@ def api_stickiness(
     end: End = None,
     grain: GrainParam = "day",
 ) -> StickinessOut:
-    s, e = _dates(start, end)
+    s, e = _dates(request, start, end)
     with _events(request) as (con, activity):
         result = analyses.stickiness(con, s, e, grain=grain, activity=activity)
         return StickinessOut(ratio=_out(result.ratio), days_active=_out(result.days_active))
@@ -140,8 +147,8 @@ def api_adoption(
     unit: Literal["person", "account"] = "person",
 ) -> InsightOut:
     """Share of active people (or accounts) in each segment that used the feature event."""
-    s, e = _dates(start, end)
-    with _events(request) as (con, activity):
+    s, e = _dates(request, start, end)
+    with _events(request, feature) as (con, activity):
         return _out(
             analyses.adoption(
                 con, feature, s, e, segment=segment or None, unit=unit, activity=activity
@@ -166,8 +173,8 @@ def api_retention(
     return_mode: Literal["on", "on_or_after"] = "on",
     periods: Annotated[int, Query(ge=1, le=120)] = 10,
 ) -> InsightOut:
-    s, e = _period_dates(start, end, grain)
-    with _events(request) as (con, activity):
+    s, e = _period_dates(request, start, end, grain)
+    with _events(request, start_event, return_event) as (con, activity):
         return _out(
             analyses.retention(
                 con,
@@ -198,11 +205,11 @@ def api_funnel(
     order: Literal["ordered", "strict"] = "ordered",
     breakdown: Breakdown = None,
 ) -> InsightOut:
-    s, e = _dates(start, end)
+    s, e = _dates(request, start, end)
     seconds = window * WINDOW_UNITS[window_unit]
     if seconds > 365 * 86400:
         raise InvalidInput("the conversion window is longer than 365 days")
-    with _events(request) as (con, activity):
+    with _events(request, *steps) as (con, activity):
         return _out(
             analyses.funnel(
                 con,
@@ -225,7 +232,7 @@ def api_lifecycle(
     end: End = None,
     grain: GrainParam = "week",
 ) -> InsightOut:
-    s, e = _period_dates(start, end, grain)
+    s, e = _period_dates(request, start, end, grain)
     with _events(request) as (con, activity):
         return _out(analyses.lifecycle(con, s, e, grain=grain, activity=activity))
 

@@ -24,7 +24,8 @@ from productops.web.deps import (
     require,
     workspace_of,
 )
-from productops.web.templating import render
+from productops.web.params import OptionalDate
+from productops.web.templating import render, render_charts
 
 router = APIRouter()
 pages = APIRouter(include_in_schema=False)
@@ -127,8 +128,8 @@ def api_metric(
     name: MetricName,
     by: ByParam = None,
     grain: Grain = "day",
-    start: dt.date | None = None,
-    end: dt.date | None = None,
+    start: OptionalDate = None,
+    end: OptionalDate = None,
     format: Literal["json", "csv"] = "json",
 ) -> MetricResultOut | Response:
     """A catalog metric per period (and dimension), with the SQL it compiled to."""
@@ -154,6 +155,7 @@ def _catalog_page(
     errors: list[str] | None = None,
     saved: bool = False,
     status_code: int = 200,
+    unseen: list[catalog_service.UnseenEvent] | None = None,
 ) -> Response:
     ws = workspace_of(request)
     current: Catalog | None = None
@@ -178,6 +180,7 @@ def _catalog_page(
             "saved": saved,
             "can_edit": principal.can(Permission.WRITE),
             "filename": catalog_service.METRICS_FILE,
+            "unseen": unseen or [],
         },
         status_code=status_code,
     )
@@ -194,11 +197,17 @@ def save_metrics_page(
     db: DbDep,
     principal: WritePage,
     text: Annotated[str, Form(max_length=catalog_service.MAX_CATALOG_BYTES)],
+    confirm_unseen: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     ws = workspace_of(request)
     # Browsers send CRLF line ends from a textarea; the file keeps LF like the rest of git.
     text = text.replace("\r\n", "\n")
     try:
+        parsed = catalog_service.parse_catalog(text)
+        # A metric on an event never sent is usually a typo: ask before saving it.
+        unseen = catalog_service.unseen_events(ws, parsed)
+        if unseen and confirm_unseen != "yes":
+            return _catalog_page(request, principal, text=text, unseen=unseen, status_code=409)
         saved = catalog_service.save_catalog(ws, text)
     except CatalogError as exc:
         errors = [p.render(exc.filename) for p in exc.problems]
@@ -222,24 +231,29 @@ def metric_page(
     name: MetricName,
     by: Annotated[str | None, Query(max_length=200)] = None,
     grain: Grain = "week",
-    start: dt.date | None = None,
-    end: dt.date | None = None,
+    start: OptionalDate = None,
+    end: OptionalDate = None,
 ) -> Response:
     ws = workspace_of(request)
     catalog = catalog_service.load_catalog(ws)
     metric = catalog.metric(name)
     result = None
     error = None
+    chart = None
     try:
         result = metrics_service.query_metric(
             ws, name, by=by or None, grain=grain, start=start, end=end, catalog=catalog
         )
+        chart = _metric_chart(result, by or None, grain)
     except ProductOpsError as exc:
         error = str(exc)
-    return render(
+    warnings = [u.message for u in catalog_service.unseen_events(ws, catalog) if u.metric == name]
+    return render_charts(
         request,
         "analytics/metric.html",
         {
+            "chart": chart,
+            "warnings": warnings,
             "metric": metric,
             "catalog": catalog,
             "result": result,
@@ -250,6 +264,29 @@ def metric_page(
             "end": end.isoformat() if end else "",
             "grains": ["day", "week", "month", "all"],
         },
+    )
+
+
+def _metric_chart(result: Any, by: str | None, grain: str) -> dict[str, Any] | None:
+    from productops.analytics import charts
+
+    frame = result.frame
+    if frame.empty or "period" not in frame.columns or "value" not in frame.columns:
+        return None
+    today = dt.datetime.now(dt.UTC).date()
+    periods = [p for p in frame["period"] if p is not None]
+    start = result.start or (min(periods) if periods else today)
+    end = result.end or today
+    unfinished = charts.unfinished_periods(periods, grain, start, end, today)  # type: ignore[arg-type]
+    return charts.series_chart(
+        frame,
+        "period",
+        "value",
+        by if by and by in frame.columns else None,
+        result.metric.label,
+        grain=grain,
+        percent=result.metric.type in ("ratio", "conversion"),
+        unfinished=unfinished,
     )
 
 

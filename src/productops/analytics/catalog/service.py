@@ -784,3 +784,28 @@ def activity_filter(ws: Workspace) -> ActivityFilter:
         exclude=list(au.exclude_events),
         exclude_types=list(au.exclude_types),
     )
+
+
+@dataclass(frozen=True)
+class UnseenEvent:
+    """A metric names an event the store has never seen (often a typo)."""
+
+    metric: str
+    event: str
+    message: str  # "no event named 'Sign Up' — did you mean 'Signed Up'?"
+
+
+def unseen_events(ws: Workspace, catalog: Catalog) -> list[UnseenEvent]:
+    """The events the catalog's metrics count that no stored event has (none while the store
+    is empty: there is nothing to compare with yet)."""
+    from productops.analytics.query.source import event_names, unknown_event_message
+
+    seen = event_names(ws)
+    if not seen:
+        return []
+    out = []
+    for metric in catalog.metrics:
+        for name in (*(metric.event or ()), *(metric.then or ())):
+            if name not in seen:
+                out.append(UnseenEvent(metric.name, name, unknown_event_message(name, seen)))
+    return out

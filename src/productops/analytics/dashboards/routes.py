@@ -11,30 +11,22 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from productops.analytics import dashboards
-from productops.analytics.catalog.service import activity_filter
-from productops.analytics.query.source import event_source, event_summary
+from productops.analytics.query.source import default_end, event_names, event_summary
 from productops.core.auth import Permission
 from productops.core.errors import InvalidInput, NotFound
 from productops.web.deps import DbDep, ReadApi, UserPage, WriteApi, WritePage, workspace_of
 from productops.web.export import frame_response
-from productops.web.templating import render
+from productops.web.params import OptionalDate
+from productops.web.templating import render, render_charts
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["dashboards"])
 
-# Vega compiles chart expressions with `new Function`, so chart pages allow eval (and only
-# scripts from this server, as everywhere).
-CHART_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
-    "form-action 'self'; object-src 'none'"
-)
 
-
-def _chart_page(request: Request, name: str, context: dict[str, Any]) -> Response:
-    response = render(request, name, context)
-    response.headers["Content-Security-Policy"] = CHART_CSP
-    return response
+def _chart_page(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> Response:
+    return render_charts(request, name, context, status_code=status_code)
 
 
 def _export(panel: dashboards.Panel, fmt: str, filename: str) -> Response:
@@ -53,29 +45,26 @@ def insights_page(request: Request, principal: UserPage) -> Response:
     )
 
 
+@pages.get("/insights/panel/{key}")
+def standard_panel_fragment(request: Request, principal: UserPage, key: str) -> Response:
+    """One panel of the product dashboard, for the page to swap in once it is refreshed."""
+    panels = dashboards.standard_dashboard(workspace_of(request), only=key)
+    return render(
+        request,
+        "analytics/_panel.html",
+        {
+            "panel": panels[0],
+            "export_base": "/insights/panels/",
+            "export_by_key": True,
+            "refresh_url": f"/insights/panel/{key}",
+        },
+    )
+
+
 @pages.get("/insights/panels/{key}.{fmt}")
 def export_standard_panel(request: Request, principal: UserPage, key: str, fmt: str) -> Response:
-    panel = next(
-        (p for p in dashboards.standard_dashboard(workspace_of(request)) if p.key == key), None
-    )
-    if panel is None:
-        raise NotFound(f"no panel '{key}' on the standard dashboard")
-    return _export(panel, fmt, key)
-
-
-def _event_names(ws: Any) -> list[str]:
-    from productops.analytics import analyses
-
-    with event_source(ws) as con:
-        ev = analyses.event_tables(con).events
-        names = ev.group_by("event").aggregate(n=ev.count()).order_by(ibis_desc("n")).limit(200)
-        return [str(x) for x in names.execute()["event"]]
-
-
-def ibis_desc(column: str) -> Any:
-    import ibis
-
-    return ibis.desc(column)
+    panels = dashboards.standard_dashboard(workspace_of(request), only=key)
+    return _export(panels[0], fmt, key)
 
 
 EARLIEST, LATEST = dt.date(1970, 1, 1), dt.date(2099, 12, 31)
@@ -86,13 +75,44 @@ def _form_dates(
 ) -> tuple[dt.date, dt.date]:
     if end is None:
         # Default to the newest data, so an empty today does not read as people leaving.
-        last = event_summary(ws).last_event_time
-        today = dt.datetime.now(dt.UTC).date()
-        end = min(today, last.date()) if last is not None else today
+        end = default_end(ws)
     for day in (start, end):
         if day is not None and not EARLIEST <= day <= LATEST:
             raise InvalidInput(f"{day} is outside {EARLIEST} to {LATEST}")
-    return start or end - dt.timedelta(days=days - 1), end
+    start = start or end - dt.timedelta(days=days - 1)
+    if start > end:
+        raise InvalidInput(f"the start date {start} is after the end date {end}")
+    return start, end
+
+
+def _explore_page(request: Request, context: dict[str, Any]) -> Response:
+    ws = workspace_of(request)
+    seen = event_names(ws)
+    context["event_names"] = list(seen)[:300]
+    context["dimensions"] = _dimension_choices(ws)
+    # The form comes back with the reason beside it; the status says it was not answered.
+    status = 422 if context.get("error") else 200
+    return _chart_page(request, "analytics/explore.html", context, status)
+
+
+def _dimension_choices(ws: Any) -> list[tuple[str, str]]:
+    """(value, label) of the breakdowns to offer: the catalog's dimensions, then the account
+    and person traits every workspace has."""
+    from productops.analytics.catalog.service import CatalogError, load_catalog
+
+    out: list[tuple[str, str]] = []
+    try:
+        catalog = load_catalog(ws)
+        out += [
+            (str(d.as_dimension()), f"{name} ({d.describe()})")
+            for name, d in sorted(catalog.dimensions.items())
+        ]
+    except CatalogError:
+        pass
+    for value in ("account.plan", "account.segment", "account.region"):
+        if value not in {v for v, _ in out}:
+            out.append((value, value))
+    return out
 
 
 @pages.get("/insights/funnel")
@@ -102,44 +122,27 @@ def funnel_page(
     steps: Annotated[list[str] | None, Query(max_length=10)] = None,
     window: Annotated[int, Query(ge=1, le=365)] = 14,
     breakdown: Annotated[str, Query(max_length=120)] = "",
-    start: dt.date | None = None,
-    end: dt.date | None = None,
+    start: OptionalDate = None,
+    end: OptionalDate = None,
 ) -> Response:
-    """A funnel of up to five ordered steps, with a conversion window and a breakdown."""
-    from productops.analytics import analyses
-
+    """A funnel of up to ten ordered steps, with a conversion window and a breakdown."""
     ws = workspace_of(request)
     chosen = [s.strip() for s in (steps or []) if s and s.strip()]
-    s, e = _form_dates(ws, start, end, 30)
-    form = {"steps": chosen, "window": window, "breakdown": breakdown, "start": s, "end": e}
+    form: dict[str, Any] = {"steps": chosen, "window": window, "breakdown": breakdown}
     panel, error = None, None
-    if len(chosen) >= 2:
-        try:
-            with event_source(ws) as con:
-                result = analyses.funnel(
-                    con,
-                    chosen,
-                    s,
-                    e,
-                    window=dt.timedelta(days=window),
-                    breakdown=breakdown or None,
-                    activity=activity_filter(ws),
-                )
-            panel = dashboards.Panel(
-                "funnel",
-                " → ".join(chosen),
-                f"People who did each step in order within {window} days.",
-                result.data,
-                dashboards.funnel_chart(result.data),
-                result.sql(),
+    try:
+        s, e = _form_dates(ws, start, end, 30)
+        form.update(start=s, end=e)
+        if len(chosen) >= 2:
+            panel = dashboards.funnel_panel(
+                ws, chosen, s, e, window_days=window, breakdown=breakdown or None
             )
-        except InvalidInput as exc:
-            error = str(exc)
-    elif steps:
-        error = "a funnel needs at least two steps"
-    return _chart_page(
+        elif steps:
+            error = "a funnel needs at least two steps"
+    except InvalidInput as exc:
+        error = str(exc)
+    return _explore_page(
         request,
-        "analytics/explore.html",
         {
             "kind": "funnel",
             "title": "Funnel",
@@ -147,7 +150,6 @@ def funnel_page(
             "form": form,
             "panel": panel,
             "error": error,
-            "event_names": _event_names(ws),
             "tab": "funnel",
         },
     )
@@ -162,52 +164,36 @@ def retention_page(
     grain: Literal["day", "week", "month"] = "week",
     mode: Literal["first_time", "recurring"] = "first_time",
     return_mode: Literal["on", "on_or_after"] = "on",
-    start: dt.date | None = None,
-    end: dt.date | None = None,
+    start: OptionalDate = None,
+    end: OptionalDate = None,
 ) -> Response:
     """Cohort retention on any start and return event ("retention by feature")."""
-    from productops.analytics import analyses
-
     ws = workspace_of(request)
-    s, e = _form_dates(ws, start, end, 70)
-    form = {
+    form: dict[str, Any] = {
         "start_event": start_event,
         "return_event": return_event,
         "grain": grain,
         "mode": mode,
         "return_mode": return_mode,
-        "start": s,
-        "end": e,
     }
     panel, error = None, None
     try:
-        with event_source(ws) as con:
-            result = analyses.retention(
-                con,
-                s,
-                e,
-                start_event=start_event or analyses.ANY_EVENT,
-                return_event=return_event or None,
-                grain=grain,
-                mode=mode,
-                return_mode=return_mode,
-                periods=10,
-                activity=activity_filter(ws),
-            )
-        title = f"{start_event or 'Any activity'} → {return_event or start_event or 'any activity'}"
-        panel = dashboards.Panel(
-            "retention",
-            title,
-            f"Cohorts by {grain}; % of period 0.",
-            result.data,
-            dashboards.retention_chart(result.data, grain),
-            result.sql(),
+        s, e = _form_dates(ws, start, end, 70)
+        form.update(start=s, end=e)
+        panel = dashboards.retention_panel(
+            ws,
+            s,
+            e,
+            start_event=start_event.strip() or "*",
+            return_event=return_event.strip() or None,
+            grain=grain,
+            mode=mode,
+            return_mode=return_mode,
         )
     except InvalidInput as exc:
         error = str(exc)
-    return _chart_page(
+    return _explore_page(
         request,
-        "analytics/explore.html",
         {
             "kind": "retention",
             "title": "Retention",
@@ -215,7 +201,6 @@ def retention_page(
             "form": form,
             "panel": panel,
             "error": error,
-            "event_names": _event_names(ws),
             "tab": "retention",
         },
     )
@@ -225,13 +210,15 @@ def retention_page(
 def dashboards_page(request: Request, db: DbDep, principal: UserPage) -> Response:
     from productops.analytics.catalog.service import load_catalog
 
+    catalog = load_catalog(workspace_of(request))
     return render(
         request,
         "analytics/dashboards.html",
         {
             "dashboards": dashboards.list_dashboards(db),
             "tab": "dashboards",
-            "metrics": load_catalog(workspace_of(request)).metrics,
+            "metrics": catalog.metrics,
+            "dimensions": sorted(catalog.dimensions.items()),
             "can_write": principal.can(Permission.WRITE),
         },
     )
@@ -266,6 +253,28 @@ def dashboard_page(request: Request, db: DbDep, principal: UserPage, dashboard_i
     )
 
 
+@pages.get("/insights/dashboards/{dashboard_id}/panel/{index}")
+def dashboard_panel_fragment(
+    request: Request, db: DbDep, principal: UserPage, dashboard_id: int, index: int
+) -> Response:
+    """One panel of a saved dashboard, for the page to swap in once it is refreshed."""
+    row = dashboards.get_dashboard(db, dashboard_id)
+    if not 0 <= index < len(row.panels):
+        raise NotFound(f"dashboard {dashboard_id} has no panel {index}")
+    panel = dashboards.dashboard_panels(workspace_of(request), row.panels)[index]
+    return render(
+        request,
+        "analytics/_panel.html",
+        {
+            "panel": panel,
+            "export_base": f"/insights/dashboards/{dashboard_id}/panels/",
+            "export_by_key": False,
+            "loop_index": index,
+            "refresh_url": f"/insights/dashboards/{dashboard_id}/panel/{index}",
+        },
+    )
+
+
 @pages.get("/insights/dashboards/{dashboard_id}/panels/{index}.{fmt}")
 def export_dashboard_panel(
     request: Request, db: DbDep, principal: UserPage, dashboard_id: int, index: int, fmt: str
@@ -273,7 +282,7 @@ def export_dashboard_panel(
     row = dashboards.get_dashboard(db, dashboard_id)
     if not 0 <= index < len(row.panels):
         raise NotFound(f"dashboard {dashboard_id} has no panel {index}")
-    panel = dashboards.dashboard_panels(workspace_of(request), [row.panels[index]])[0]
+    panel = dashboards.dashboard_panels(workspace_of(request), row.panels)[index]
     return _export(panel, fmt, f"dashboard-{dashboard_id}-panel-{index}")
 
 

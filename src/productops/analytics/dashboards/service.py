@@ -1,39 +1,36 @@
-"""Dashboards: the standard product dashboard (works with no configuration) and saved
-dashboards of catalog metrics. Each panel carries its data, a Vega-Lite chart and the SQL
-behind every number."""
+"""Dashboards: the product dashboard (works with no configuration) and saved dashboards of
+catalog metrics. Each panel carries its data, a chart and the SQL behind every number.
+
+Panels are computed results (`query.cache`): a page shows what was computed for the data as
+it is, or, when new events arrived in a panel's range, what was computed before while the new
+result is computed in the background; each panel says when it was computed.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass, field
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import altair as alt
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from productops.analytics import analyses
-from productops.analytics.catalog.service import activity_filter
-from productops.analytics.query.source import event_source, event_summary
-from productops.analytics.settings import events_file
+from productops import customers
+from productops.analytics import analyses, charts
+from productops.analytics.catalog.service import activity_filter, catalog_path
+from productops.analytics.query.activity import ActivityFilter
+from productops.analytics.query.cache import Codec, ResultCache, key_of
+from productops.analytics.query.grains import Grain
+from productops.analytics.query.source import default_end, event_source, range_versions
 from productops.analytics.store.customers import customers_version
 from productops.core import audit
 from productops.core.errors import Conflict, InvalidInput, NotFound
-from productops.core.export import frame_records
+from productops.core.export import frame_records, readable
 from productops.core.workspace import Workspace
-
-ACCENT = "#3454d1"
-LIFECYCLE_COLORS = {
-    "new": "#3454d1",
-    "returning": "#2a9d8f",
-    "resurrecting": "#e9c46a",
-    "dormant": "#e76f51",
-}
 
 
 @dataclass
@@ -46,158 +43,231 @@ class Panel:
     data: pd.DataFrame
     chart: dict[str, Any] | None
     sql: dict[str, str] = field(default_factory=dict)
+    computed_at: dt.datetime | None = None
+    refreshing: bool = False
 
     def records(self) -> list[dict[str, Any]]:
         return frame_records(self.data)
 
-
-def _spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
-    # Dates in the data become ISO strings, which Vega-Lite parses as temporal values.
-    spec: dict[str, Any] = json.loads(json.dumps(chart.to_dict(), default=str))
-    spec.pop("$schema", None)
-    spec.setdefault("config", {}).update({"view": {"stroke": None}, "font": "system-ui"})
-    return spec
+    def rows(self, limit: int = 200) -> list[list[str]]:
+        """The first `limit` rows, each cell formatted for reading (`core.export.readable`)."""
+        columns = [str(c) for c in self.data.columns]
+        return [[readable(row.get(c), c) for c in columns] for row in self.records()[:limit]]
 
 
-def _line(
-    df: pd.DataFrame, x: str, ys: list[str], title_y: str, percent: bool = False
-) -> dict[str, Any]:
-    long = df.melt(id_vars=[x], value_vars=ys, var_name="series", value_name="value")
-    fmt = ".0%" if percent else ",d"
-    chart = (
-        alt.Chart(long)
-        .mark_line(point=False, strokeWidth=2)
-        .encode(
-            x=alt.X(f"{x}:T", title=None),
-            y=alt.Y("value:Q", title=title_y, axis=alt.Axis(format=fmt)),
-            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="top")),
-            tooltip=[alt.Tooltip(f"{x}:T"), "series:N", alt.Tooltip("value:Q", format=fmt)],
+def _encode(panels: list[Panel]) -> tuple[dict[str, Any], list[pd.DataFrame]]:
+    meta = {
+        "panels": [
+            {
+                "key": p.key,
+                "title": p.title,
+                "description": p.description,
+                "chart": p.chart,
+                "sql": p.sql,
+            }
+            for p in panels
+        ]
+    }
+    return meta, [p.data for p in panels]
+
+
+def _decode(meta: dict[str, Any], frames: list[pd.DataFrame]) -> list[Panel]:
+    return [
+        Panel(m["key"], m["title"], m["description"], frame, m["chart"], dict(m["sql"]))
+        for m, frame in zip(meta["panels"], frames, strict=True)
+    ]
+
+
+PANELS = Codec(_encode, _decode)
+
+
+def _cache(ws: Workspace) -> ResultCache[list[Panel]]:
+    cache: ResultCache[list[Panel]] | None = ws.extras.get("insights.cache")
+    if cache is None:
+        cache = ResultCache(ws.house_dir / "cache" / "insights", PANELS)
+        ws.extras["insights.cache"] = cache
+    return cache
+
+
+def insights_cache(ws: Workspace) -> ResultCache[list[Panel]]:
+    """The workspace's computed panels (tests and the demo's warm-up wait on it)."""
+    return _cache(ws)
+
+
+def base_version(ws: Workspace) -> str:
+    """What every panel depends on besides events: the customers (plans, segments…) and the
+    metric catalog (the definition of an active user, the metrics)."""
+    path = catalog_path(ws)
+    catalog = hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.exists() else "-"
+    return f"{customers_version(ws)}|{catalog}"
+
+
+def palette(ws: Workspace) -> charts.Palette:
+    """Colours of the workspace's plans, segments and regions, the same in every chart."""
+    with ws.sessions() as s:
+        known = [customers.distinct_values(s, c) for c in ("plan", "segment", "region")]
+    return charts.Palette(known)
+
+
+def _start_of_day(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time())
+
+
+def _stamp(panels: list[Panel], computed_at: dt.datetime, refreshing: bool) -> list[Panel]:
+    return [replace(p, computed_at=computed_at, refreshing=refreshing) for p in panels]
+
+
+# --- the product dashboard -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """Panels computed together, with the range of event time they read."""
+
+    name: str
+    window: Callable[[dt.date], tuple[dt.date | None, dt.date]]
+    compute: Callable[[Any, dt.date, ActivityFilter, charts.Palette, dt.date], list[Panel]]
+
+
+def _active_users(
+    con: Any, end: dt.date, activity: ActivityFilter, colors: charts.Palette, today: dt.date
+) -> list[Panel]:
+    au = analyses.rolling_active_users(con, end - dt.timedelta(days=89), end, activity=activity)
+    df = au.data
+    ys = [c for c in ("dau", "wau", "mau") if c in df.columns]
+    unfinished = {end} if end >= today else set()
+    return [
+        Panel(
+            "active-users",
+            "Active users",
+            "DAU, WAU and MAU over rolling 1, 7 and 30 days "
+            "(the catalog's definition of an active user).",
+            df,
+            charts.line_chart(df, "day", ys, "people", unfinished=unfinished, palette=colors),
+            au.sql(),
         )
-        .properties(width="container", height=220)
+    ]
+
+
+def _stickiness(
+    con: Any, end: dt.date, activity: ActivityFilter, colors: charts.Palette, today: dt.date
+) -> list[Panel]:
+    st = analyses.stickiness(con, end - dt.timedelta(days=29), end, activity=activity)
+    ratio = st.ratio.data
+    hist = st.days_active.data
+    unfinished = {end} if end >= today else set()
+    return [
+        Panel(
+            "stickiness",
+            "Stickiness (DAU/MAU)",
+            "Share of the month's active people who are active on a given day.",
+            ratio,
+            charts.series_chart(
+                ratio, "day", "dau_mau", None, "DAU/MAU", percent=True, unfinished=unfinished
+            )
+            if "dau_mau" in ratio.columns
+            else None,
+            st.ratio.sql(),
+        ),
+        Panel(
+            "days-active",
+            "Days active in the last 30 days",
+            "How many people were active on 1, 2, … 30 distinct days (PostHog's stickiness).",
+            hist,
+            charts.bar_histogram(
+                hist, str(hist.columns[0]), str(hist.columns[1]), "days active", "people"
+            )
+            if len(hist.columns) >= 2 and len(hist)
+            else None,
+            st.days_active.sql(),
+        ),
+    ]
+
+
+def _weeks_back(end: dt.date, weeks: int) -> dt.date:
+    return end - dt.timedelta(weeks=weeks, days=end.weekday())
+
+
+def _lifecycle(
+    con: Any, end: dt.date, activity: ActivityFilter, colors: charts.Palette, today: dt.date
+) -> list[Panel]:
+    start = _weeks_back(end, 11)
+    lc = analyses.lifecycle(con, start, end, grain="week", activity=activity)
+    periods = list(lc.data["period"]) if "period" in lc.data.columns else []
+    unfinished = charts.unfinished_periods(periods, "week", start, end, today)
+    return [
+        Panel(
+            "lifecycle",
+            "Lifecycle by week",
+            "New, returning, resurrecting and dormant people each week (the current week, "
+            "still filling, is faded).",
+            lc.data,
+            charts.lifecycle_chart(lc.data, "week", unfinished),
+            lc.sql(),
+        )
+    ]
+
+
+def _retention(
+    con: Any, end: dt.date, activity: ActivityFilter, colors: charts.Palette, today: dt.date
+) -> list[Panel]:
+    ret = analyses.retention(
+        con,
+        _weeks_back(end, 9),
+        end,
+        grain="week",
+        mode="first_time",
+        periods=8,
+        activity=activity,
     )
-    return _spec(chart)
+    return [
+        Panel(
+            "retention",
+            "Weekly retention",
+            "People by the week of their first activity, and the share active again N weeks "
+            "later (cells of a week not over yet are faded).",
+            ret.data,
+            charts.retention_chart(ret.data, "week", today=min(today, end + dt.timedelta(days=1))),
+            ret.sql(),
+        )
+    ]
 
 
-def _standard(ws: Workspace, today: dt.date) -> list[Panel]:
-    activity = activity_filter(ws)
-    last30 = (today - dt.timedelta(days=29), today)
-    panels: list[Panel] = []
-    with event_source(ws) as con:
-        au = analyses.rolling_active_users(
-            con, today - dt.timedelta(days=89), today, activity=activity
+def _adoption(
+    con: Any, end: dt.date, activity: ActivityFilter, colors: charts.Palette, today: dt.date
+) -> list[Panel]:
+    start = end - dt.timedelta(days=29)
+    features = _top_features(con, start, end, activity)
+    frames, sqls = [], {}
+    for feature in features:
+        ad = analyses.adoption(con, feature, start, end, segment="account.plan", activity=activity)
+        frames.append(ad.data.assign(feature=feature))
+        sqls.update({f"{feature}: {k}": v for k, v in ad.sql().items()})
+    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return [
+        Panel(
+            "adoption",
+            "Feature adoption by plan",
+            "Share of each plan's active people who used the feature in the last 30 days.",
+            data,
+            charts.adoption_chart(data, colors),
+            sqls,
         )
-        df = au.data.rename(columns=str.lower)
-        ys = [c for c in ("dau", "wau", "mau") if c in df.columns]
-        panels.append(
-            Panel(
-                "active-users",
-                "Active users",
-                "DAU, WAU and MAU over rolling 1, 7 and 30 days "
-                "(the catalog's definition of an active user).",
-                au.data,
-                _line(df, "day", ys, "people") if ys and len(df) else None,
-                au.sql(),
-            )
-        )
+    ]
 
-        st = analyses.stickiness(con, *last30, activity=activity)
-        ratio = st.ratio.data
-        ratio_col = "dau_mau" if "dau_mau" in ratio.columns else None
-        panels.append(
-            Panel(
-                "stickiness",
-                "Stickiness (DAU/MAU)",
-                "Share of the month's active people who are active on a given day.",
-                ratio,
-                _line(ratio, "day", [ratio_col], "DAU/MAU", percent=True)
-                if ratio_col and len(ratio)
-                else None,
-                st.ratio.sql(),
-            )
-        )
-        hist = st.days_active.data
-        panels.append(
-            Panel(
-                "days-active",
-                "Days active in the last 30 days",
-                "How many people were active on 1, 2, … 30 distinct days (PostHog's stickiness).",
-                hist,
-                _spec(
-                    alt.Chart(hist)
-                    .mark_bar(color=ACCENT)
-                    .encode(
-                        x=alt.X(f"{hist.columns[0]}:O", title="days active"),
-                        y=alt.Y(f"{hist.columns[1]}:Q", title="people"),
-                        tooltip=list(hist.columns),
-                    )
-                    .properties(width="container", height=200)
-                )
-                if len(hist.columns) >= 2 and len(hist)
-                else None,
-                st.days_active.sql(),
-            )
-        )
 
-        lc = analyses.lifecycle(
-            con,
-            today - dt.timedelta(weeks=11, days=today.weekday()),
-            today,
-            grain="week",
-            activity=activity,
-        )
-        panels.append(
-            Panel(
-                "lifecycle",
-                "Lifecycle by week",
-                "New, returning, resurrecting and dormant people each week.",
-                lc.data,
-                _lifecycle_chart(lc.data),
-                lc.sql(),
-            )
-        )
-
-        ret = analyses.retention(
-            con,
-            today - dt.timedelta(weeks=9, days=today.weekday()),
-            today,
-            grain="week",
-            mode="first_time",
-            periods=8,
-            activity=activity,
-        )
-        panels.append(
-            Panel(
-                "retention",
-                "Weekly retention",
-                "People by the week of their "
-                "first activity, and the share active again N weeks later.",
-                ret.data,
-                retention_chart(ret.data),
-                ret.sql(),
-            )
-        )
-
-        features = _top_features(con, *last30, activity)
-        frames, sqls = [], {}
-        for feature in features:
-            ad = analyses.adoption(con, feature, *last30, segment="account.plan", activity=activity)
-            frames.append(ad.data.assign(feature=feature))
-            sqls.update({f"{feature}: {k}": v for k, v in ad.sql().items()})
-        adoption = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        panels.append(
-            Panel(
-                "adoption",
-                "Feature adoption by plan",
-                "Share of each plan's active people who used the feature in the last 30 days.",
-                adoption,
-                _adoption_chart(adoption),
-                sqls,
-            )
-        )
-    return panels
+UNITS = (
+    _Unit("active-users", lambda end: (end - dt.timedelta(days=89 + 29), end), _active_users),
+    _Unit("stickiness", lambda end: (end - dt.timedelta(days=29 + 29), end), _stickiness),
+    _Unit("lifecycle", lambda end: (None, end), _lifecycle),
+    _Unit("retention", lambda end: (None, end), _retention),
+    _Unit("adoption", lambda end: (end - dt.timedelta(days=29), end), _adoption),
+)
 
 
 def _top_features(con: Any, start: dt.date, end: dt.date, activity: Any, n: int = 6) -> list[str]:
+    import ibis
+
     ev = con.table("events_resolved")
     lo = dt.datetime.combine(start, dt.time())
     hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time())
@@ -214,150 +284,51 @@ def _top_features(con: Any, start: dt.date, end: dt.date, activity: Any, n: int 
         ev.filter(ev.ts >= lo, ev.ts < hi, ~ev.event.isin(list(skip)), ev.type == "track")
         .group_by("event")
         .aggregate(people=ev.distinct_id.nunique())
-        .order_by([ibis_desc("people"), "event"])
+        .order_by([ibis.desc("people"), "event"])
         .limit(n)
     )
     return [str(e) for e in q.execute()["event"]]
 
 
-def ibis_desc(column: str) -> Any:
-    import ibis
-
-    return ibis.desc(column)
-
-
-def _lifecycle_chart(df: pd.DataFrame) -> dict[str, Any] | None:
-    if df.empty:
-        return None
-    period = df.columns[0]
-    states = [c for c in LIFECYCLE_COLORS if c in df.columns]
-    if not states:
-        return None
-    long = df.melt(id_vars=[period], value_vars=states, var_name="state", value_name="people")
-    long[period] = long[period].astype(str)
-    chart = (
-        alt.Chart(long)
-        .mark_bar()
-        .encode(
-            x=alt.X(f"{period}:O", title="week starting", axis=alt.Axis(labelAngle=-40)),
-            y=alt.Y("people:Q", title="people"),
-            color=alt.Color(
-                "state:N",
-                scale=alt.Scale(
-                    domain=list(LIFECYCLE_COLORS), range=list(LIFECYCLE_COLORS.values())
-                ),
-                legend=alt.Legend(orient="top", title=None),
-            ),
-            tooltip=[f"{period}:O", "state:N", "people:Q"],
-        )
-        .properties(width="container", height=220)
-    )
-    return _spec(chart)
+def _versions(ws: Workspace, windows: list[tuple[dt.date | None, dt.date]]) -> list[str]:
+    base = base_version(ws)
+    ranges = [
+        (_start_of_day(lo) if lo else None, _start_of_day(hi + dt.timedelta(days=1)))
+        for lo, hi in windows
+    ]
+    return [f"{base}|{v}" for v in range_versions(ws, ranges)]
 
 
-def retention_chart(df: pd.DataFrame, grain: str = "week") -> dict[str, Any] | None:
-    needed = {"cohort", "period", "percent"}
-    if df.empty or not needed <= set(df.columns):
-        return None
-    # `percent` is 0 to 100; the chart shows shares.
-    df = df.assign(share=df["percent"] / 100.0)
-    base = alt.Chart(df).encode(
-        x=alt.X("period:O", title=f"{grain}s later"),
-        y=alt.Y("cohort:O", title=f"cohort ({grain})", sort="ascending"),
-    )
-    heat = base.mark_rect().encode(
-        color=alt.Color(
-            "share:Q",
-            title="retained",
-            scale=alt.Scale(scheme="blues", domain=[0, 1]),
-            legend=alt.Legend(format=".0%"),
-        ),
-        tooltip=["cohort:O", "period:O", alt.Tooltip("share:Q", format=".1%")],
-    )
-    text = base.mark_text(fontSize=10).encode(
-        text=alt.Text("share:Q", format=".0%"),
-        color=alt.condition("datum.share > 0.5", alt.value("white"), alt.value("#222")),
-    )
-    return _spec((heat + text).properties(width="container", height=260))
-
-
-def funnel_chart(df: pd.DataFrame) -> dict[str, Any] | None:
-    """Bars of people per step (one colour per breakdown value), conversion in the tooltip."""
-    if df.empty or not {"step", "persons"} <= set(df.columns):
-        return None
-    data = df.assign(label=df["step"].astype(str) + ". " + df["event"].astype(str))
-    chart = (
-        alt.Chart(data)
-        .mark_bar()
-        .encode(
-            x=alt.X("label:N", title=None, sort=None, axis=alt.Axis(labelAngle=0)),
-            xOffset=alt.XOffset("breakdown:N"),
-            y=alt.Y("persons:Q", title="people"),
-            color=alt.Color("breakdown:N", legend=alt.Legend(orient="top", title=None)),
-            tooltip=[
-                "breakdown:N",
-                "label:N",
-                "persons:Q",
-                alt.Tooltip("conversion:Q", format=".1%"),
-                alt.Tooltip("step_conversion:Q", format=".1%"),
-            ],
-        )
-        .properties(width="container", height=240)
-    )
-    return _spec(chart)
-
-
-def _adoption_chart(df: pd.DataFrame) -> dict[str, Any] | None:
-    if df.empty or "adoption_rate" not in df.columns:
-        return None
-    seg = df.columns[0]
-    chart = (
-        alt.Chart(df)
-        .mark_bar()
-        .encode(
-            x=alt.X("adoption_rate:Q", title="adoption", axis=alt.Axis(format=".0%")),
-            y=alt.Y(f"{seg}:N", title=None),
-            color=alt.Color(f"{seg}:N", legend=None),
-            row=alt.Row(
-                "feature:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")
-            ),
-            tooltip=["feature:N", f"{seg}:N", alt.Tooltip("adoption_rate:Q", format=".1%")],
-        )
-        .properties(width=420, height=alt.Step(14))
-    )
-    return _spec(chart)
-
-
-# Computing the standard dashboard reads every event of the last months; results are kept
-# until new events arrive (or the day changes).
-_CACHE: OrderedDict[tuple[Any, ...], list[Panel]] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-
-
-def standard_dashboard(ws: Workspace, today: dt.date | None = None) -> list[Panel]:
+def standard_dashboard(
+    ws: Workspace, today: dt.date | None = None, only: str | None = None
+) -> list[Panel]:
     """The product dashboard that needs no configuration: active users, stickiness,
-    lifecycle, retention and feature adoption by plan."""
-    summary = event_summary(ws)
-    today = today or dt.datetime.now(dt.UTC).date()
-    if summary.last_event_time is not None:
-        # End at the newest data, so a quiet today does not read as everyone leaving.
-        today = min(today, summary.last_event_time.date())
-    key = (
-        str(events_file(ws)),
-        today,
-        summary.version,
-        customers_version(ws),
-        (ws.path / "metrics.yml").stat().st_mtime_ns if (ws.path / "metrics.yml").exists() else 0,
-    )
-    with _CACHE_LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
-    panels = _standard(ws, today)
-    with _CACHE_LOCK:
-        _CACHE[key] = panels
-        while len(_CACHE) > 8:
-            _CACHE.popitem(last=False)
+    lifecycle, retention and feature adoption by plan, ending at the newest event (a quiet
+    today does not read as everyone leaving). `only` names one panel."""
+    real_today = today or dt.datetime.now(dt.UTC).date()
+    end = default_end(ws, real_today)
+    units = [
+        u
+        for u in UNITS
+        if only is None or only == u.name or (only == "days-active" and u.name == "stickiness")
+    ]
+    if only is not None and not units:
+        raise NotFound(f"no panel '{only}' on the product dashboard")
+    versions = _versions(ws, [u.window(end) for u in units])
+    cache = _cache(ws)
+    panels: list[Panel] = []
+    for unit, version in zip(units, versions, strict=True):
+
+        def compute(unit: _Unit = unit) -> list[Panel]:
+            activity = activity_filter(ws)
+            colors = palette(ws)
+            with event_source(ws) as con:
+                return unit.compute(con, end, activity, colors, real_today)
+
+        got = cache.get(key_of("standard", unit.name, end.isoformat()), version, compute)
+        panels += _stamp(got.value, got.computed_at, got.refreshing)
+    if only is not None:
+        panels = [p for p in panels if p.key == only]
     return panels
 
 
@@ -458,68 +429,173 @@ def delete_dashboard(session: Session, dashboard_id: int, actor: str) -> None:
 def dashboard_panels(
     ws: Workspace, panels: list[dict[str, Any]], today: dt.date | None = None
 ) -> list[Panel]:
-    """Run each panel's catalog metric and draw it."""
-    from productops.analytics.catalog.metrics import query_metric
-
-    today = today or dt.datetime.now(dt.UTC).date()
+    """Each saved panel's catalog metric, drawn: computed once per data version (see the
+    module docstring), ending at the newest event."""
+    real_today = today or dt.datetime.now(dt.UTC).date()
+    end = default_end(ws, real_today)
+    windows = [(end - dt.timedelta(days=int(p.get("days", 90)) - 1), end) for p in panels]
+    # A conversion's second event may come after the range: the versions read to the end.
+    versions = _versions(ws, [(lo, end + dt.timedelta(days=3660)) for lo, _ in windows])
+    cache = _cache(ws)
+    colors: charts.Palette | None = None
     out = []
-    for i, p in enumerate(panels):
-        start = today - dt.timedelta(days=int(p.get("days", 90)) - 1)
-        try:
-            result = query_metric(
-                ws,
-                p["metric"],
-                by=p.get("by"),
-                grain=p.get("grain", "week"),
-                start=start,
-                end=today,
-            )
-        except (InvalidInput, NotFound) as exc:
-            # The catalog changed under a saved panel: say so in the panel, keep the rest.
-            title = p.get("title") or p["metric"]
-            out.append(
-                Panel(
-                    f"panel-{i}",
-                    title,
-                    f"This panel cannot be drawn: {exc}",
-                    pd.DataFrame(),
-                    None,
-                    {},
-                )
-            )
-            continue
-        df = result.frame
-        out.append(
-            Panel(
-                f"panel-{i}",
-                p.get("title") or result.metric.label or p["metric"],
-                result.metric.description or "",
-                df,
-                _metric_chart(df, p),
-                {"metric": result.sql},
-            )
-        )
+    for i, (p, (start, _), version) in enumerate(zip(panels, windows, versions, strict=True)):
+
+        def compute(p: dict[str, Any] = p, start: dt.date = start, i: int = i) -> list[Panel]:
+            nonlocal colors
+            colors = colors or palette(ws)
+            return [_metric_panel(ws, p, i, start, end, real_today, colors)]
+
+        key = key_of("saved", {k: p.get(k) for k in sorted(PANEL_KEYS)}, end.isoformat())
+        got = cache.get(key, version, compute)
+        out += [
+            replace(q, key=f"panel-{i}") for q in _stamp(got.value, got.computed_at, got.refreshing)
+        ]
     return out
 
 
-def _metric_chart(df: pd.DataFrame, panel: dict[str, Any]) -> dict[str, Any] | None:
-    if df.empty:
-        return None
-    time_col = next(
-        (c for c in ("period", "day", "week", "month", "date") if c in df.columns), None
+def _metric_panel(
+    ws: Workspace,
+    p: dict[str, Any],
+    i: int,
+    start: dt.date,
+    end: dt.date,
+    today: dt.date,
+    colors: charts.Palette,
+) -> Panel:
+    from productops.analytics.catalog.metrics import query_metric
+
+    grain: Grain = p.get("grain", "week")
+    try:
+        result = query_metric(ws, p["metric"], by=p.get("by"), grain=grain, start=start, end=end)
+    except (InvalidInput, NotFound) as exc:
+        # The catalog changed under a saved panel: say so in the panel, keep the rest.
+        title = p.get("title") or p["metric"]
+        return Panel(
+            f"panel-{i}", title, f"This panel cannot be drawn: {exc}", pd.DataFrame(), None, {}
+        )
+    df = result.frame
+    chart = None
+    if not df.empty and "period" in df.columns and "value" in df.columns:
+        by = p.get("by")
+        unfinished = charts.unfinished_periods(df["period"], grain, start, end, today)
+        chart = charts.series_chart(
+            df,
+            "period",
+            "value",
+            by if by and by in df.columns else None,
+            result.metric.label or p["metric"],
+            grain=grain,
+            percent=result.metric.type in ("ratio", "conversion"),
+            unfinished=unfinished,
+            palette=colors,
+        )
+    return Panel(
+        f"panel-{i}",
+        p.get("title") or result.metric.label or p["metric"],
+        result.metric.description or "",
+        df,
+        chart,
+        {"metric": result.sql},
     )
-    value_col = next((c for c in ("value", panel["metric"]) if c in df.columns), None)
-    if time_col is None or value_col is None:
-        return None
-    by = panel.get("by")
-    enc: dict[str, Any] = {
-        "x": alt.X(f"{time_col}:T", title=None),
-        "y": alt.Y(f"{value_col}:Q", title=panel["metric"]),
-        "tooltip": list(df.columns),
-    }
-    if by and by in df.columns:
-        enc["color"] = alt.Color(f"{by}:N", legend=alt.Legend(orient="top"))
-    chart = (
-        alt.Chart(df).mark_line(point=True).encode(**enc).properties(width="container", height=220)
+
+
+# --- the funnel and retention explorers --------------------------------------------------------
+
+
+def funnel_panel(
+    ws: Workspace,
+    steps: list[str],
+    start: dt.date,
+    end: dt.date,
+    *,
+    window_days: int = 14,
+    breakdown: str | None = None,
+) -> Panel:
+    """A funnel of ordered steps as a panel (computed once per data version). An event
+    never seen is refused with a suggestion (`UnknownEvent`)."""
+    from productops.analytics.query.source import check_events_seen
+
+    check_events_seen(ws, steps, "funnel step")
+
+    def compute() -> list[Panel]:
+        with event_source(ws) as con:
+            result = analyses.funnel(
+                con,
+                steps,
+                start,
+                end,
+                window=dt.timedelta(days=window_days),
+                breakdown=breakdown or None,
+                activity=activity_filter(ws),
+            )
+        return [
+            Panel(
+                "funnel",
+                " → ".join(steps),
+                f"People who did each step in order within {window_days} days.",
+                result.data,
+                charts.funnel_chart(result.data, palette(ws)),
+                result.sql(),
+            )
+        ]
+
+    key = key_of("funnel", steps, start, end, window_days, breakdown)
+    version = _versions(ws, [(start, end)])[0]
+    got = _cache(ws).get(key, version, compute)
+    return _stamp(got.value, got.computed_at, got.refreshing)[0]
+
+
+def retention_panel(
+    ws: Workspace,
+    start: dt.date,
+    end: dt.date,
+    *,
+    start_event: str = "*",
+    return_event: str | None = None,
+    grain: Grain = "week",
+    mode: str = "first_time",
+    return_mode: str = "on",
+    periods: int = 10,
+) -> Panel:
+    """Cohort retention as a panel (computed once per data version); unknown events are
+    refused with a suggestion."""
+    from productops.analytics.query.source import check_events_seen
+
+    check_events_seen(ws, [start_event], "start event")
+    check_events_seen(ws, [return_event or ""], "return event")
+    today = dt.datetime.now(dt.UTC).date()
+
+    def compute() -> list[Panel]:
+        with event_source(ws) as con:
+            result = analyses.retention(
+                con,
+                start,
+                end,
+                start_event=start_event or analyses.ANY_EVENT,
+                return_event=return_event or None,
+                grain=grain,
+                mode=mode,  # type: ignore[arg-type]
+                return_mode=return_mode,  # type: ignore[arg-type]
+                periods=periods,
+                activity=activity_filter(ws),
+            )
+        shown_start = "any activity" if start_event in ("", "*") else start_event
+        shown_return = return_event or shown_start
+        return [
+            Panel(
+                "retention",
+                f"{shown_start} → {shown_return}",
+                f"Cohorts by {grain}; the share of each cohort back N {grain}s later.",
+                result.data,
+                charts.retention_chart(result.data, grain, today=today),
+                result.sql(),
+            )
+        ]
+
+    key = key_of(
+        "retention", start, end, start_event, return_event, grain, mode, return_mode, periods
     )
-    return _spec(chart)
+    version = _versions(ws, [(None, end)])[0]
+    got = _cache(ws).get(key, version, compute)
+    return _stamp(got.value, got.computed_at, got.refreshing)[0]

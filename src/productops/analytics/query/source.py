@@ -4,9 +4,13 @@ backend, and a summary of what it holds (the data version caches key on)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import difflib
+import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import duckdb
 import ibis
@@ -14,6 +18,7 @@ from ibis.backends import BaseBackend
 
 from productops.analytics import store
 from productops.analytics.settings import events_file, section, warehouse_mapping_file
+from productops.core.errors import InvalidInput
 from productops.core.workspace import Workspace
 
 
@@ -81,3 +86,103 @@ def event_summary(ws: Workspace) -> EventSummary:
         events, last, last_ts = row if row else (0, None, None)
         people = con.execute("SELECT count(*) FROM persons").fetchone()
     return EventSummary(int(events), int(people[0]) if people else 0, last, last_ts)
+
+
+def default_end(ws: Workspace, today: dt.date | None = None) -> dt.date:
+    """The last day an analysis covers when none is given, for pages and API alike: the day
+    of the newest event, or today when events are up to date (never a future day)."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    last = event_summary(ws).last_event_time
+    return min(today, last.date()) if last is not None else today
+
+
+def range_versions(
+    ws: Workspace, ranges: Sequence[tuple[dt.datetime | None, dt.datetime | None]]
+) -> list[str]:
+    """For each [lo, hi) range of event time (None: open), a version of the events in it: it
+    changes when an event in that range arrives, and only then. One scan for all ranges."""
+    path = events_file(ws)
+    if not ranges:
+        return []
+    if not path.exists():
+        return ["empty"] * len(ranges)
+    parts: list[str] = []
+    params: list[Any] = []
+    for lo, hi in ranges:
+        conditions = []
+        if lo is not None:
+            conditions.append("ts >= ?")
+            params.append(lo)
+        if hi is not None:
+            conditions.append("ts < ?")
+            params.append(hi)
+        where = " AND ".join(conditions) or "true"
+        parts.append(f"count(*) FILTER (WHERE {where})")
+        params_copy = list(params[len(params) - len(conditions) :])
+        parts.append(f"max(received_at) FILTER (WHERE {where})")
+        params += params_copy
+    with store.reader(path) as con:
+        if not _has_event_tables(con):
+            return ["empty"] * len(ranges)
+        row = con.execute(f"SELECT {', '.join(parts)} FROM events", params).fetchone()
+    values = list(row or [])
+    return [f"{values[2 * i]}@{values[2 * i + 1]}" for i in range(len(ranges))]
+
+
+# --- the events seen, for "did you mean" ----------------------------------------------------
+
+_NAMES_CACHE: dict[Path, tuple[tuple[int, str], dict[str, int]]] = {}
+_NAMES_LOCK = threading.Lock()
+
+
+def event_names(ws: Workspace) -> dict[str, int]:
+    """Every event name the store holds, with how many events have it (most sent first);
+    kept until new events arrive."""
+    path = events_file(ws).resolve()
+    summary = event_summary(ws)
+    with _NAMES_LOCK:
+        hit = _NAMES_CACHE.get(path)
+        if hit is not None and hit[0] == summary.version:
+            return hit[1]
+    names: dict[str, int] = {}
+    if summary.events:
+        with store.reader(path) as con:
+            rows = con.execute(
+                "SELECT event, count(*) AS n FROM events GROUP BY event ORDER BY n DESC, event"
+            ).fetchall()
+        names = {str(name): int(n) for name, n in rows}
+    with _NAMES_LOCK:
+        _NAMES_CACHE[path] = (summary.version, names)
+    return names
+
+
+class UnknownEvent(InvalidInput):
+    """An analysis names an event the store has never seen (a typo, usually)."""
+
+
+def unknown_event_message(name: str, seen: dict[str, int]) -> str:
+    """`no event named 'Sign Up' — did you mean 'Signed Up'?`"""
+    by_lower = {s.lower(): s for s in seen}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.6)
+    hint = ""
+    if close:
+        hint = " — did you mean " + " or ".join(f"'{by_lower[c]}'" for c in close) + "?"
+    elif seen:
+        top = ", ".join(f"'{s}'" for s in list(seen)[:5])
+        hint = f" (the most sent are {top})"
+    return f"no event named '{name}'{hint}"
+
+
+def check_events_seen(ws: Workspace, names: list[str], what: str = "event") -> None:
+    """Refuse event names the store has never seen, with a suggestion; nothing is refused
+    while the store is empty (nothing to compare with) or when the analysis runs on a
+    warehouse (its names are not read here)."""
+    if section(ws).warehouse_url:
+        return
+    seen = event_names(ws)
+    if not seen:
+        return
+    for name in names:
+        if name and name != "*" and name not in seen:
+            message = unknown_event_message(name, seen)
+            raise UnknownEvent(message if what == "event" else f"{what}: {message}")

@@ -13,6 +13,7 @@ from productops.analytics import tracking as tracking_plan
 from productops.core.auth import Permission
 from productops.core.errors import NotFound
 from productops.web.deps import ReadApi, ReadPage, WriteApi, WritePage, reads_only, workspace_of
+from productops.web.params import OptionalDate
 from productops.web.templating import render
 
 router = APIRouter()
@@ -61,8 +62,8 @@ def _public(s: tracking_plan.ViolationSummary) -> ViolationPublic:
 def tracking_plan_page(
     request: Request,
     principal: ReadPage,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
+    start: OptionalDate = None,
+    end: OptionalDate = None,
 ) -> Response:
     ws = workspace_of(request)
     errors: list[str] = []

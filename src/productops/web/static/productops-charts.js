@@ -16,5 +16,6 @@
     });
   }
   document.addEventListener("DOMContentLoaded", function () { draw(document); });
-  document.addEventListener("htmx:afterSwap", function (e) { draw(e.target); });
+  // A swapped-in panel (a refreshed one, an htmx fragment) brings its own chart spec.
+  document.addEventListener("htmx:afterSettle", function () { draw(document); });
 })();
