@@ -177,6 +177,7 @@ def _write_events(
         )
         ctx.progress(750, None, "Sign-up journeys")
         signups = _signup_journeys(ctx, con, rows, created, start)
+        store.mark_dirty(con, "events")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -359,6 +360,16 @@ def make_catalog(ctx: DemoContext) -> dict[str, Any]:
         )
     with store.bulk(events_file(ws)) as con:
         store.append_arrow(con, store.events_to_arrow(drift), windowed=False)
+    ctx.progress(400, None, "Counting the tracking plan's checks")
+    from productops.analytics.tracking import counts
+
+    # Counted now, so the tracking plan's page answers at once on the first visit.
+    counts.catch_up(
+        ws,
+        progress=lambda done, total, message: ctx.progress(
+            400 + 100 * done // max(total, 1), None, message
+        ),
+    )
     ctx.progress(500)
     with transaction(ws.sessions) as s:
         save_dashboard(

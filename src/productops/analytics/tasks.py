@@ -55,3 +55,20 @@ def import_events_job(ctx: JobContext) -> dict[str, Any]:
     finally:
         path.unlink(missing_ok=True)
     return result.as_dict()
+
+
+@job_handler(
+    "analytics.recount_tracking",
+    "Recount the tracking plan's checks",
+    permission=Permission.WRITE,
+    pinned=True,
+)
+def recount_tracking_job(ctx: JobContext) -> dict[str, Any]:
+    """Bring the per-day violation counts up to date (after the plan changed, or after many
+    days of events arrived at once)."""
+    from productops.analytics.tracking import counts
+
+    state = counts.catch_up(
+        ctx.workspace, progress=lambda done, total, message: ctx.progress(done, total, message)
+    )
+    return {"current": state.current, "days_left": state.dirty_days}

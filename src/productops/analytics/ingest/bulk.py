@@ -244,6 +244,8 @@ class _Census:
     ids: int  # rows with an id of their own (the others get one derived from their content)
     distinct_ids: int
     identity_rows: int
+    first: dt.datetime | None = None
+    last: dt.datetime | None = None
 
     @property
     def repeats(self) -> bool:
@@ -260,13 +262,28 @@ def _census(
     row = con.execute(
         f"""
         SELECT count(*), count({problem}), count(raw_event_id), count(DISTINCT raw_event_id),
-               count(*) FILTER (WHERE type IN ('identify', 'alias', 'group'))
+               count(*) FILTER (WHERE type IN ('identify', 'alias', 'group')),
+               min(ts), max(ts)
         FROM {inner}
         """
     ).fetchone()
     if row is None:
         return _Census(0, 0, 0, 0, 0)
-    return _Census(*(int(v) for v in row))
+    rows, bad, ids, distinct_ids, identity_rows = (int(v) for v in row[:5])
+    return _Census(rows, bad, ids, distinct_ids, identity_rows, first=row[5], last=row[6])
+
+
+def _mark_days(
+    con: duckdb.DuckDBPyConnection, first: dt.datetime | None, last: dt.datetime | None
+) -> None:
+    """Note the days an import may have touched, for the tracking plan's counts."""
+    if first is None or last is None:
+        return
+    con.execute(
+        "INSERT INTO dirty_days SELECT CAST(d AS DATE) FROM generate_series("
+        "CAST(? AS DATE), CAST(? AS DATE), INTERVAL 1 DAY) AS t(d)",
+        [first, last],
+    )
 
 
 @dataclass
@@ -414,6 +431,8 @@ def _import_jsonl(
             "storing",
         )
         stored = _count(con, "SELECT count(*) FROM events") - before
+        if stored:
+            store.mark_dirty(con, "import_staging")
         applied = identities.apply(con)
         con.execute("DROP TABLE import_staging")
     valid = rows - problem_count
@@ -704,6 +723,8 @@ def _import_table(
             )
             _run_with_progress(con, insert, progress, census.rows, "storing")
             stored = _count(con, "SELECT count(*) FROM events") - before
+            if stored:
+                _mark_days(con, census.first, census.last)
             applied = _apply_table_identities(con, checked) if census.identity_rows else 0
     except duckdb.Error as exc:
         if fmt == "csv" and not sample_all and "CSV Error" in str(exc):

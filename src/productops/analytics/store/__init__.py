@@ -53,7 +53,9 @@ from productops.analytics.store.writer import (
     has_writer,
     import_dir,
     iter_chunks,
+    mark_dirty,
     reader,
+    write_through,
     writer_for,
 )
 
@@ -85,11 +87,13 @@ __all__ = [
     "has_writer",
     "import_dir",
     "iter_chunks",
+    "mark_dirty",
     "reader",
     "rebuild_profiles",
     "refresh_account",
     "refresh_person",
     "upsert_account",
     "upsert_person",
+    "write_through",
     "writer_for",
 ]

@@ -55,7 +55,7 @@ def follow_customers(ws: Workspace) -> bool:
     from productops import customers
     from productops.analytics.settings import events_file
     from productops.analytics.store.schema import EventStoreError
-    from productops.analytics.store.writer import bulk, has_writer, writer_for
+    from productops.analytics.store.writer import write_through
 
     path = events_file(ws).resolve()
     if not path.exists():
@@ -73,17 +73,7 @@ def follow_customers(ws: Workspace) -> bool:
             mirror(con, profiles.accounts, profiles.people, version)
 
         try:
-            if has_writer(path):
-                writer_for(path).write([], [], also=apply, timeout=120)
-            else:
-                with bulk(path) as con:
-                    con.execute("BEGIN TRANSACTION")
-                    try:
-                        apply(con)
-                        con.execute("COMMIT")
-                    except BaseException:
-                        con.execute("ROLLBACK")
-                        raise
+            write_through(path, apply)
         except (EventStoreError, duckdb.Error) as exc:
             # Another process owns the store (it follows the customers itself), or this one
             # holds it read-only right now: answer from the mirror as it is.

@@ -72,6 +72,29 @@ CREATE TABLE IF NOT EXISTS accounts (
     properties JSON,
     updated_at TIMESTAMP NOT NULL
 );
+CREATE TABLE IF NOT EXISTS dirty_days (day DATE NOT NULL);
+CREATE TABLE IF NOT EXISTS event_counts (
+    day         DATE      NOT NULL,
+    event       VARCHAR   NOT NULL,
+    source      VARCHAR   NOT NULL,
+    quarantined BOOLEAN   NOT NULL,
+    n           BIGINT    NOT NULL,
+    first_ts    TIMESTAMP,
+    last_ts     TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS tracking_counts (
+    day         DATE      NOT NULL,
+    event       VARCHAR   NOT NULL,
+    i           INTEGER   NOT NULL,
+    k           INTEGER   NOT NULL,
+    source      VARCHAR   NOT NULL,
+    quarantined BOOLEAN   NOT NULL,
+    n           BIGINT    NOT NULL,
+    first_ts    TIMESTAMP,
+    last_ts     TIMESTAMP,
+    example     VARCHAR,
+    got         VARCHAR[]
+);
 CREATE TABLE IF NOT EXISTS quarantine (
     event_id     VARCHAR   NOT NULL,
     event        VARCHAR   NOT NULL,
@@ -88,6 +111,9 @@ CREATE TABLE IF NOT EXISTS quarantine (
     reasons      VARCHAR
 );
 """
+# `dirty_days` lists the days whose events changed (every write adds the days it touched);
+# `event_counts` and `tracking_counts` are per-day counts kept for the tracking plan's report
+# and recounted for those days (see tracking/counts.py).
 # `persons` and `accounts` are what analyses read: the customers pillar's record
 # (`app_persons`, `app_accounts`, mirrored from the app database) merged over the traits that
 # identify and group calls sent (`event_persons`, `event_accounts`); see store/customers.py.

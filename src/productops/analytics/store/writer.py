@@ -92,9 +92,34 @@ def append_arrow_ids(
             """,
             params,
         ).fetchall()
+        if rows:
+            mark_dirty(con, "incoming_batch")
         return [r[0] for r in rows]
     finally:
         con.unregister("incoming_batch")
+
+
+def mark_dirty(con: duckdb.DuckDBPyConnection, relation: str) -> None:
+    """Note the days of `relation`'s rows (a table or subquery with `ts`) as changed, in the
+    caller's transaction, so the per-day counts are redone for them."""
+    con.execute(f"INSERT INTO dirty_days SELECT DISTINCT CAST(ts AS DATE) FROM {relation}")
+
+
+def write_through(path: Path, fn: Callable[[duckdb.DuckDBPyConnection], object]) -> None:
+    """Run `fn` in one transaction on the store: through this process's writer when it owns
+    the store (serialised with ingest), else on a connection of its own."""
+    path = path.resolve()
+    if has_writer(path):
+        writer_for(path).write([], [], also=fn, timeout=600)
+        return
+    with bulk(path) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            fn(con)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
 
 
 # Work to do inside the same transaction as the events (e.g. writing quarantined events).

@@ -72,7 +72,12 @@ def tracking_plan_page(
         plan = tracking_plan.load_plan(ws)
     except tracking_plan.TrackingPlanError as exc:
         errors = exc.errors
-    violations = tracking_plan.violations_report(ws, start, end) if plan is not None else []
+    report = tracking_plan.violations(ws, start, end) if plan is not None else None
+    job = None
+    if report is not None and report.recounting:
+        from productops.analytics.tracking import counts
+
+        job = counts.recount_job_state(ws)
     return render(
         request,
         "analytics/tracking_plan.html",
@@ -80,7 +85,10 @@ def tracking_plan_page(
             "plan": plan,
             "plan_file": tracking_plan.PLAN_FILE,
             "errors": errors,
-            "violations": violations,
+            "violations": report.violations if report else [],
+            "recounting": report.recounting if report else False,
+            "properties_pending": report.properties_pending if report else False,
+            "job": job,
             "quarantined": tracking_plan.quarantine_count(ws),
             "can_release": principal.can(Permission.WRITE),
             "start": start,

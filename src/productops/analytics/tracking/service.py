@@ -747,6 +747,7 @@ def quarantine_events(
             """,
             [lo - store.DEDUP_WINDOW, hi + store.DEDUP_WINDOW],
         )
+        store.mark_dirty(con, "quarantine_batch")
         return _count(con, "quarantine") - before
     finally:
         con.unregister("quarantine_batch")
@@ -775,6 +776,10 @@ def release_quarantine(ws: Workspace, event_ids: Sequence[str] | Literal["all"])
         try:
             rows = con.execute(f"SELECT {cols} FROM quarantine {where}", params).to_arrow_table()
             inserted = store.append_arrow(con, rows.cast(store.ARROW_SCHEMA), windowed=False)
+            con.execute(
+                f"INSERT INTO dirty_days SELECT DISTINCT CAST(ts AS DATE) FROM quarantine {where}",
+                params,
+            )
             con.execute(f"DELETE FROM quarantine {where}", params)
             con.execute("COMMIT")
         except BaseException:
@@ -907,6 +912,40 @@ def _property_checks_sql(specs: Sequence[EventSpec], source_sql: str) -> str:
     """
 
 
+def property_counts_sql(specs: Sequence[EventSpec], source_sql: str) -> str:
+    """Like `_property_checks_sql`, per day and quarantined-or-not: rows (day, event,
+    property index, kind code, source, quarantined, count, first, last, example, JSON types
+    seen), the shape of the `tracking_counts` table."""
+    parts = []
+    for spec in specs:
+        paths = ", ".join(_lit(_json_pointer(p.name)) for p in spec.properties)
+        codes = ", ".join(_code_sql(p, i) for i, p in enumerate(spec.properties, start=1))
+        parts.append(
+            f"""
+            SELECT event, source, ts, quarantined, t, s, [{codes}] AS k
+            FROM (
+                SELECT event, source, ts, quarantined,
+                       json_type(properties, [{paths}]) AS t,
+                       json_extract_string(properties, [{paths}]) AS s
+                FROM src WHERE event = {_lit(spec.name)}
+            )"""
+        )
+    return f"""
+        WITH src AS ({source_sql}),
+        coded AS ({" UNION ALL ".join(parts)}),
+        broken AS (
+            SELECT event, source, ts, quarantined, unnest(k) AS k, unnest(t) AS t,
+                   unnest(s) AS s, generate_subscripts(k, 1) AS i
+            FROM coded WHERE list_max(k) > 0
+        )
+        SELECT CAST(ts AS DATE), event, i, k, source, quarantined, count(*), min(ts), max(ts),
+               arg_max(CASE WHEN t = 'VARCHAR' THEN CAST(to_json(s) AS VARCHAR) ELSE s END, ts),
+               list_distinct(list(t))
+        FROM broken WHERE k > 0
+        GROUP BY ALL
+    """
+
+
 def _naive_utc(value: dt.datetime | dt.date | None) -> dt.datetime | None:
     if value is None:
         return None
@@ -974,8 +1013,6 @@ def report_from(
         all_params += params
     source_sql = " UNION ALL ".join(parts)
 
-    acc: dict[tuple[str, str | None, Kind], _Acc] = {}
-
     # Name-level kinds: aggregate per name and source in SQL, classify the few names here.
     name_rows = con.execute(
         f"""
@@ -985,6 +1022,60 @@ def report_from(
         """,
         all_params,
     ).fetchall()
+    specs = [s for s in plan.events.values() if s.properties]
+    property_rows = (
+        con.execute(_property_checks_sql(specs, source_sql), all_params).fetchall() if specs else []
+    )
+    return _summaries(plan, name_rows, property_rows)
+
+
+def report_from_counts(
+    con: duckdb.DuckDBPyConnection,
+    plan: TrackingPlan,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    properties: bool = True,
+) -> list[ViolationSummary]:
+    """The violations report from the per-day counts (`tracking/counts.py`) for the days
+    `start <= day < end`; instant whatever the number of events. Without `properties` (the
+    counts were made with another plan) only the name-level rules are reported."""
+    conditions, params = [], []
+    if start is not None:
+        conditions.append("day >= ?")
+        params.append(start)
+    if end is not None:
+        conditions.append("day < ?")
+        params.append(end)
+    where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
+    name_rows = con.execute(
+        f"""
+        SELECT event, source, sum(n), sum(n) FILTER (WHERE quarantined), min(first_ts),
+               max(last_ts)
+        FROM event_counts{where} GROUP BY event, source
+        """,
+        params,
+    ).fetchall()
+    property_rows = []
+    if properties:
+        property_rows = con.execute(
+            f"""
+            SELECT event, i, k, source, sum(n), sum(n) FILTER (WHERE quarantined),
+                   min(first_ts), max(last_ts), arg_max(example, last_ts),
+                   list_distinct(flatten(list(got)))
+            FROM tracking_counts{where} GROUP BY event, i, k, source
+            """,
+            params,
+        ).fetchall()
+    known = {s.name: len(s.properties) for s in plan.events.values()}
+    property_rows = [r for r in property_rows if 0 < r[1] <= known.get(r[0], 0)]
+    return _summaries(plan, name_rows, property_rows)
+
+
+def _summaries(
+    plan: TrackingPlan, name_rows: list[Any], property_rows: list[Any]
+) -> list[ViolationSummary]:
+    acc: dict[tuple[str, str | None, Kind], _Acc] = {}
+    name_rows = [(n, src, int(c), int(q or 0), f, last) for n, src, c, q, f, last in name_rows]
     names = {str(r[0]) for r in name_rows if not plan.is_ignored(str(r[0]))}
     variants: dict[str, set[str]] = {}
     for name in names:
@@ -1012,11 +1103,10 @@ def report_from(
         for kind, detail in verdicts.get(name, ()):
             acc.setdefault((name, None, kind), _Acc(detail)).add(source, n, q, first, last)
 
-    specs = [s for s in plan.events.values() if s.properties]
-    if specs:
-        by_event = {s.name: s.properties for s in specs}
-        rows = con.execute(_property_checks_sql(specs, source_sql), all_params).fetchall()
-        for name, index, code, source, n, q, first, last, example, got in rows:
+    if property_rows:
+        by_event = {s.name: s.properties for s in plan.events.values() if s.properties}
+        for name, index, code, source, n, q, first, last, example, got in property_rows:
+            n, q = int(n), int(q or 0)
             kind = _CODE_KINDS[code]
             spec = by_event[name][index - 1]
             prop = spec.name
@@ -1062,10 +1152,58 @@ def violations_report(
     """How the stored events break the workspace's tracking plan, most frequent first.
 
     Covers events with `start <= ts < end` (UTC), quarantined ones included (see
-    `ViolationSummary.quarantined`). Without a plan there is nothing to check: [].
+    `ViolationSummary.quarantined`). Without a plan there is nothing to check: []. Whole days
+    are answered from the per-day counts (brought up to date first, see `counts.py`); a range
+    that starts or ends inside a day is checked on the events themselves.
     """
+    return violations(ws, start, end).violations
+
+
+@dataclass(frozen=True)
+class Report:
+    """The violations report and how current its counts are."""
+
+    violations: list[ViolationSummary]
+    recounting: bool = False  # the plan changed or many days changed: a job is on it
+    properties_pending: bool = False  # property rules not counted yet for this plan
+
+
+def violations(
+    ws: Workspace,
+    start: dt.datetime | dt.date | None = None,
+    end: dt.datetime | dt.date | None = None,
+) -> Report:
+    """`violations_report` with its state (see `Report`)."""
+    from productops.analytics.tracking import counts
+
     plan = load_plan(ws)
     if plan is None:
-        return []
-    with store.reader(events_file(ws)) as con:
-        return report_from(con, plan, start, end)
+        return Report([])
+    path = events_file(ws)
+    if not path.exists():
+        return Report([])
+    days = [_whole_day(v) for v in (start, end)]
+    if any(v is not None and d is None for v, d in zip((start, end), days, strict=True)):
+        with store.reader(path) as con:
+            return Report(report_from(con, plan, start, end))
+    st = counts.state(ws)
+    recounting = False
+    if st.pending_events > counts.INLINE_EVENTS:
+        counts.ensure_recount_job(ws)
+        recounting = True
+    elif not st.current:
+        st = counts.catch_up(ws)
+    with store.reader(path) as con:
+        found = report_from_counts(con, plan, days[0], days[1], properties=st.plan_current)
+    return Report(found, recounting=recounting, properties_pending=not st.plan_current)
+
+
+def _whole_day(value: dt.datetime | dt.date | None) -> dt.date | None:
+    """The day a bound falls on when it is a whole day (midnight UTC), else None."""
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime):
+        return value
+    naive = _naive_utc(value)
+    assert naive is not None
+    return naive.date() if naive.time() == dt.time(0) else None
