@@ -80,24 +80,28 @@ def _serve(directory: Path, host: str, port: int, worker: bool) -> None:
 
     from productops.core.errors import ProductOpsError
     from productops.core.settings import check_safe_to_serve
-    from productops.core.workspace import open_workspace
+    from productops.core.workspace import open_workspace, private_files, protect_files
     from productops.web.app import create_app
 
-    try:
-        ws = open_workspace(directory)
-        check_safe_to_serve(ws.settings, host)
-    except ProductOpsError as exc:
-        fail(str(exc))
-    local_host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
-    if ":" in local_host and not local_host.startswith("["):
-        local_host = f"[{local_host}]"
-    application = create_app(
-        ws,
-        start_worker=worker and ws.settings.run_worker,
-        local_url=f"http://{local_host}:{port}",
-    )
-    typer.echo(f"productops is serving {ws.path} on http://{host}:{port}")
-    uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=False)
+    with private_files():  # what the server writes while it runs (WAL files, stores) is private
+        try:
+            ws = open_workspace(directory)
+            check_safe_to_serve(ws.settings, host)
+        except ProductOpsError as exc:
+            fail(str(exc))
+        protect_files(ws)  # a workspace made by an older version, or copied in
+        local_host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+        if ":" in local_host and not local_host.startswith("["):
+            local_host = f"[{local_host}]"
+        application = create_app(
+            ws,
+            start_worker=worker and ws.settings.run_worker,
+            local_url=f"http://{local_host}:{port}",
+        )
+        typer.echo(f"productops is serving {ws.path} on http://{host}:{port}")
+        # Forwarded headers are read by the app itself, and only from `trusted_proxies`
+        # (web.deps.client_ip, is_https): uvicorn must not rewrite the peer or the scheme.
+        uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=False)
 
 
 @house.command()

@@ -1,18 +1,19 @@
-"""Who is asking and what they may do: users, password hashing, browser sessions, login rate
-limiting, API keys and the one permission check everything uses."""
+"""Who is asking and what they may do: users, password hashing, browser sessions, sign-in
+throttling, API keys and the one permission check everything uses."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import hmac
+import math
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, distinct, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,6 +28,9 @@ from productops.core.errors import (
     RateLimited,
 )
 from productops.core.models import ApiKey, LoginAttempt, LoginSession, Role, Scope, User
+
+if TYPE_CHECKING:
+    from productops.core.settings import Settings
 
 _hasher = PasswordHasher()
 # Spent on unknown emails so that a login's timing does not tell who has an account.
@@ -243,30 +247,163 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.name)).all())
 
 
+# --- sign-in throttling ---------------------------------------------------------------------
+#
+# Guessing is slowed down; nobody is locked out (OWASP). The failures of the last
+# `window_seconds` are counted three ways, and past its allowance a count makes the next
+# attempt wait 1, 2, 4, … seconds (at most `max_delay_seconds`) after its latest failure:
+#   - one email from one address, `max_failures` allowed: someone guessing a password;
+#   - one address, once it has failed for SPREAD_FACTOR x `max_failures` different emails,
+#     that many allowed: spraying passwords from one machine;
+#   - one email, once it has failed from `max_failures` different addresses,
+#     SPREAD_FACTOR x `max_failures` allowed: guessing from many machines.
+# So guessing at one account slows no other account, nor that account from elsewhere. The
+# spread counts do not apply from an address the person has signed in from before
+# (KNOWN_ADDRESS_DAYS): colleagues behind a sprayer's proxy and the owner of an account
+# guessed at from a botnet are not slowed. While an attempt must wait its password is not
+# checked and nothing is recorded, so waiting attempts do not lengthen the wait.
+
+SPREAD_FACTOR = 4
+KNOWN_ADDRESS_DAYS = 90
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    """How sign-in attempts are throttled (the `login_*` settings)."""
+
+    max_failures: int = 5
+    window_seconds: int = 900
+    max_delay_seconds: int = 60
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LoginLimits:
+        return cls(
+            max_failures=settings.login_max_failures,
+            window_seconds=settings.login_window_seconds,
+            max_delay_seconds=settings.login_max_delay_seconds,
+        )
+
+    def delay(self, failures: int, allowed: int) -> int:
+        """Seconds the next attempt waits after `failures`, of which `allowed` are free."""
+        if failures < allowed:
+            return 0
+        return int(min(2 ** min(failures - allowed, 30), self.max_delay_seconds))
+
+
 def check_login_allowed(
-    session: Session, email: str, ip: str | None, max_failures: int, window_seconds: int
+    session: Session,
+    email: str,
+    ip: str | None,
+    limits: LoginLimits,
+    now: dt.datetime | None = None,
 ) -> None:
-    """Refuse a login attempt after too many recent failures for the email or from the IP."""
-    since = utcnow() - dt.timedelta(seconds=window_seconds)
-    by_email = (
-        session.scalar(
-            select(func.count()).where(LoginAttempt.email == email, LoginAttempt.at >= since)
-        )
-        or 0
+    """Raise RateLimited while a sign-in for `email` from `ip` must wait (see above)."""
+    now = now or utcnow()
+    failed = and_(
+        LoginAttempt.succeeded.is_(False),
+        LoginAttempt.at >= now - dt.timedelta(seconds=limits.window_seconds),
     )
-    by_ip = 0
-    if ip:
-        by_ip = (
-            session.scalar(
-                select(func.count()).where(LoginAttempt.ip == ip, LoginAttempt.at >= since)
-            )
-            or 0
+    spread = SPREAD_FACTOR * limits.max_failures
+    waits: list[tuple[float, str]] = []
+
+    def wait(failures: int, last: dt.datetime | None, allowed: int, whose: str) -> None:
+        delay = limits.delay(failures, allowed)
+        if delay and last is not None:
+            waits.append(((last - now).total_seconds() + delay, whose))
+
+    failures, last = session.execute(
+        select(func.count(), func.max(LoginAttempt.at)).where(
+            failed, LoginAttempt.email == email, LoginAttempt.ip == ip
         )
-    if by_email >= max_failures or by_ip >= max_failures * 4:
+    ).one()
+    wait(failures, last, limits.max_failures, "for this email from your address")
+    if not _known_address(session, email, ip, now):
+        if ip is not None:
+            emails, failures, last = session.execute(
+                select(
+                    func.count(distinct(LoginAttempt.email)),
+                    func.count(),
+                    func.max(LoginAttempt.at),
+                ).where(failed, LoginAttempt.ip == ip)
+            ).one()
+            if emails >= spread:
+                wait(failures, last, spread, "from your address")
+        addresses, failures, last = session.execute(
+            select(
+                func.count(distinct(LoginAttempt.ip)), func.count(), func.max(LoginAttempt.at)
+            ).where(failed, LoginAttempt.email == email)
+        ).one()
+        if addresses >= limits.max_failures:
+            wait(failures, last, spread, "for this email from many addresses")
+    seconds, whose = max(waits, default=(0.0, ""))
+    if seconds > 0:
+        retry_after = max(1, math.ceil(seconds))
         raise RateLimited(
-            "too many failed sign-in attempts; wait a few minutes and try again",
-            retry_after=window_seconds,
+            f"Too many failed sign-ins {whose}. Wait {retry_after} "
+            f"second{'s' if retry_after != 1 else ''} and try again: until then no password "
+            "is checked, not even the right one.",
+            retry_after=retry_after,
         )
+
+
+def _known_address(session: Session, email: str, ip: str | None, now: dt.datetime) -> bool:
+    """Whether `email` signed in from `ip` in the last KNOWN_ADDRESS_DAYS."""
+    if ip is None:
+        return False
+    found = session.scalar(
+        select(LoginAttempt.id)
+        .where(
+            LoginAttempt.succeeded.is_(True),
+            LoginAttempt.email == email,
+            LoginAttempt.ip == ip,
+            LoginAttempt.at >= now - dt.timedelta(days=KNOWN_ADDRESS_DAYS),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+def _one_attempt_at_a_time(session: Session, email: str, ip: str | None) -> None:
+    """Serialise the attempts for an email and from an address, so that a burst of parallel
+    requests cannot all pass the check before any failure is recorded. SQLite needs nothing:
+    a sign-in runs in a write transaction, which SQLite already serialises."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    keys = sorted(
+        int.from_bytes(hashlib.sha256(k.encode()).digest()[:8], "big", signed=True)
+        for k in {f"login-email:{email}", f"login-ip:{ip}"}
+    )
+    for key in keys:  # always in the same order: two attempts never wait for each other
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def _record_attempt(
+    session: Session,
+    email: str,
+    ip: str | None,
+    succeeded: bool,
+    limits: LoginLimits,
+    now: dt.datetime,
+) -> None:
+    if succeeded:
+        # This address's failures for the email are forgiven, and the address is known.
+        # Failures from other addresses stay: they are someone else's.
+        session.execute(
+            delete(LoginAttempt).where(LoginAttempt.email == email, LoginAttempt.ip == ip)
+        )
+    session.add(LoginAttempt(email=email, ip=ip, at=now, succeeded=succeeded))
+    session.execute(
+        delete(LoginAttempt).where(
+            or_(
+                and_(
+                    LoginAttempt.succeeded.is_(False),
+                    LoginAttempt.at < now - dt.timedelta(seconds=limits.window_seconds),
+                ),
+                LoginAttempt.at < now - dt.timedelta(days=KNOWN_ADDRESS_DAYS),
+            )
+        )
+    )
+    session.flush()
 
 
 def authenticate(
@@ -274,15 +411,20 @@ def authenticate(
     email: str,
     password: str,
     ip: str | None = None,
-    max_failures: int = 5,
-    window_seconds: int = 900,
+    limits: LoginLimits | None = None,
 ) -> User:
-    """The user whose email and password these are, or AuthenticationFailed / RateLimited."""
+    """The user whose email and password these are, or AuthenticationFailed / RateLimited
+    (while this email or address must wait after failures; the password is then not
+    checked)."""
+    limits = limits or LoginLimits()
     try:
         email = normalise_email(email)
     except ValueError:
         email = email.strip().lower()[:320]
-    check_login_allowed(session, email, ip, max_failures, window_seconds)
+    ip = ip[:64] if ip else None
+    _one_attempt_at_a_time(session, email, ip)
+    now = utcnow()
+    check_login_allowed(session, email, ip, limits, now)
     user = session.scalar(select(User).where(User.email == email))
     ok = False
     if user is None:
@@ -290,13 +432,12 @@ def authenticate(
     else:
         ok = _verify(user.password_hash, password) and user.is_active
     if not ok or user is None:
-        session.add(LoginAttempt(email=email, ip=ip))
-        session.flush()
+        _record_attempt(session, email, ip, False, limits, now)
         raise AuthenticationFailed("email or password is wrong")
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
-    user.last_login_at = utcnow()
-    session.execute(delete(LoginAttempt).where(LoginAttempt.email == email))
+    user.last_login_at = now
+    _record_attempt(session, email, ip, True, limits, now)
     return user
 
 

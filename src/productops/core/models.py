@@ -63,7 +63,9 @@ class LoginSession(Base):
 
 
 class LoginAttempt(Base):
-    """Failed logins, for rate limiting across every web instance."""
+    """Sign-ins, for throttling across every web instance: each failure (kept for the login
+    window), and the last success of an email from an address (kept longer: an address the
+    person has signed in from is not slowed by other people's failures)."""
 
     __tablename__ = "login_attempts"
     __table_args__ = (Index("ix_login_attempts_email_at", "email", "at"),)
@@ -71,7 +73,8 @@ class LoginAttempt(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320))
     ip: Mapped[str | None] = mapped_column(String(64), index=True)
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class ApiKey(Base):

@@ -8,7 +8,9 @@ contract. A section key is overridden by `PRODUCTOPS_<PILLAR>__<KEY>`.
 from __future__ import annotations
 
 import ipaddress
+import math
 import secrets
+from collections import Counter
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +27,13 @@ from productops.core.errors import SettingsError
 
 SETTINGS_FILE = "productops.toml"
 DEFAULT_SECRET_KEY = "change-me-productops-default-secret"  # noqa: S105 - the sentinel we refuse
+# A served secret key needs this much estimated entropy and this many different characters
+# (a hex key has 16 at most, and a random 32-character one rarely shows fewer than 12).
+MIN_SECRET_BITS = 64
+MIN_SECRET_DISTINCT = 10
+MAKE_SECRET_COMMAND = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'  # noqa: S105
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 S = TypeVar("S", bound=BaseModel)
 
@@ -50,7 +59,8 @@ class Settings(BaseSettings):
     secret_key: str = Field(
         default=DEFAULT_SECRET_KEY,
         description="Keys the stored hashes of session tokens (rotating it signs everyone "
-        "out). `init` writes a random one; serving beyond loopback refuses the default.",
+        "out). `init` writes a random one; serving beyond loopback refuses the default and "
+        "keys that are easy to guess.",
     )
     database_url: str = Field(
         default="",
@@ -58,10 +68,30 @@ class Settings(BaseSettings):
     )
     session_max_age_hours: int = Field(default=24 * 14, ge=1)
     cookie_secure: bool = Field(
-        default=False, description="Send cookies only over HTTPS (turn on behind TLS)."
+        default=False,
+        description="Send cookies only over HTTPS. Without it they are still `Secure` on "
+        "requests that came over HTTPS (directly or through a trusted proxy).",
     )
-    login_max_failures: int = Field(default=5, ge=1, description="Failures per email per window.")
-    login_window_seconds: int = Field(default=900, ge=1)
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or CIDRs of the reverse proxies in front of productops. Only "
+        "from them are `X-Forwarded-For` (the client's address) and `X-Forwarded-Proto` "
+        "(HTTPS) believed.",
+    )
+    login_max_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Failed sign-ins for one email from one address before each further "
+        "attempt waits (1, 2, 4, … seconds).",
+    )
+    login_window_seconds: int = Field(
+        default=900, ge=1, description="How long a failed sign-in counts towards the delays."
+    )
+    login_max_delay_seconds: int = Field(
+        default=60,
+        ge=1,
+        description="The longest a sign-in waits after failures (the cap of the growing delay).",
+    )
     outbound_allow_private: bool = Field(
         default=False,
         description="Allow outbound requests to loopback/private addresses (tests, on-prem).",
@@ -81,9 +111,38 @@ class Settings(BaseSettings):
             raise ValueError("secret_key must not be empty")
         return v
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"'{entry}' is not an IP address or CIDR") from None
+        return [entry.strip() for entry in v]
+
     @property
     def secret_is_default(self) -> bool:
         return self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 16
+
+    @property
+    def secret_weakness(self) -> str | None:
+        """Why the secret key must not guard a server reachable from elsewhere, or None."""
+        if self.secret_key == DEFAULT_SECRET_KEY:
+            return "the secret key is the default"
+        bits = estimated_entropy_bits(self.secret_key)
+        distinct = len(set(self.secret_key))
+        if len(self.secret_key) < 16 or distinct < MIN_SECRET_DISTINCT or bits < MIN_SECRET_BITS:
+            return (
+                f"the secret key is too easy to guess ({len(self.secret_key)} characters, "
+                f"{distinct} different, about {bits:.0f} bits; at least {MIN_SECRET_BITS} "
+                "are needed)"
+            )
+        return None
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        return _networks(tuple(self.trusted_proxies))
 
     @property
     def sqlite_path(self) -> Path:
@@ -186,10 +245,27 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def estimated_entropy_bits(secret: str) -> float:
+    """A rough upper bound of a secret's strength: its length times the Shannon entropy of
+    its characters. `aaaa…` scores 0; `secrets.token_urlsafe(48)` about 330."""
+    if not secret:
+        return 0.0
+    counts = Counter(secret)
+    per_char = -sum(n / len(secret) * math.log2(n / len(secret)) for n in counts.values())
+    return per_char * len(secret)
+
+
 def check_safe_to_serve(settings: Settings, host: str) -> None:
-    """Refuse to listen beyond this machine while the secret key is the default."""
-    if settings.secret_is_default and not is_loopback_host(host):
+    """Refuse to listen beyond this machine while the secret key is the default or weak."""
+    weakness = settings.secret_weakness
+    if weakness is not None and not is_loopback_host(host):
         raise SettingsError(
-            f"refusing to serve on {host}: the secret key is the default. Set `secret_key` "
-            "in productops.toml or PRODUCTOPS_SECRET_KEY (at least 16 characters)."
+            f"refusing to serve on {host}: {weakness}. Set `secret_key` in productops.toml "
+            "or PRODUCTOPS_SECRET_KEY to a random one, made with: "
+            f"{MAKE_SECRET_COMMAND}"
         )
+
+
+@cache
+def _networks(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(e, strict=False) for e in entries)

@@ -5,6 +5,8 @@ pillar keeps there (the event store, `metrics.yml`, …). `init_workspace` makes
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,20 +60,21 @@ def init_workspace(
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     toml_path = directory / SETTINGS_FILE
-    if not toml_path.exists():
-        content: dict[str, Any] = {"name": name, "secret_key": secret_key or new_secret_key()}
-        content.update({k: v for k, v in settings.items() if v is not None})
-        write_private(
-            toml_path,
-            "# productops workspace settings; PRODUCTOPS_* environment variables override.\n"
-            + tomli_w.dumps(content),
-        )
-    ws = open_workspace(directory, run_migrations=True)
-    for _, storage in pillars.parts("storage"):
-        init = getattr(storage, "init", None)
-        if init is not None:
-            init(ws)
-    protect_files(ws)
+    with private_files():  # every file is the owner's from its first byte
+        if not toml_path.exists():
+            content: dict[str, Any] = {"name": name, "secret_key": secret_key or new_secret_key()}
+            content.update({k: v for k, v in settings.items() if v is not None})
+            write_private(
+                toml_path,
+                "# productops workspace settings; PRODUCTOPS_* environment variables override.\n"
+                + tomli_w.dumps(content),
+            )
+        ws = open_workspace(directory, run_migrations=True)
+        for _, storage in pillars.parts("storage"):
+            init = getattr(storage, "init", None)
+            if init is not None:
+                init(ws)
+        protect_files(ws)
     return ws
 
 
@@ -110,7 +113,27 @@ def private_paths(ws: Workspace) -> list[Path]:
 
 
 def protect_files(ws: Workspace) -> None:
-    """Make the workspace's data files readable by their owner only (0600)."""
+    """Make the workspace's data files readable by their owner only (0600), and the house's
+    folder (`.productops/`) the owner's only (0700)."""
     for path in private_paths(ws):
         if path.exists():
             path.chmod(0o600)
+    folder = ws.path / HOUSE_DIR
+    if folder.is_dir():
+        folder.chmod(0o700)
+
+
+PRIVATE_UMASK = 0o077
+
+
+@contextmanager
+def private_files() -> Iterator[None]:
+    """Within the block, files and folders this process creates are its owner's only: SQLite's
+    `-wal`/`-shm`, DuckDB's `.wal`, a store created on first use. The umask is per process,
+    so `serve` holds it for its whole run."""
+    previous = os.umask(PRIVATE_UMASK)
+    os.umask(previous | PRIVATE_UMASK)  # never looser than it was
+    try:
+        yield
+    finally:
+        os.umask(previous)

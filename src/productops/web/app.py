@@ -27,7 +27,7 @@ from productops.core.errors import (
 )
 from productops.core.jobs import Worker
 from productops.core.workspace import Workspace
-from productops.web.deps import CsrfError, LoginRequired, csrf_protect
+from productops.web.deps import CsrfError, LoginRequired, csrf_protect, is_https
 from productops.web.nav import Shell
 from productops.web.templating import make_templates, render
 
@@ -137,6 +137,9 @@ def create_app(
         response.headers.setdefault("X-Frame-Options", "DENY")
         if request.url.path.startswith("/api/") or request.url.path in {"/login"}:
             response.headers.setdefault("Cache-Control", "no-store")
+        if is_https(request):
+            # Browsers that saw HTTPS once keep to it for a year (no downgrade to plain HTTP).
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response
 
     @app.exception_handler(LoginRequired)

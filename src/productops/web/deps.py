@@ -9,6 +9,7 @@ Routes stay short by using the `Annotated` aliases defined once here: `DbDep`,
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
@@ -21,6 +22,7 @@ from productops.core import auth, localserver
 from productops.core.auth import Principal
 from productops.core.db import best_effort_write
 from productops.core.errors import AuthenticationFailed, PermissionDenied
+from productops.core.settings import IPNetwork
 from productops.core.workspace import Workspace
 
 SESSION_COOKIE = "po_session"
@@ -28,6 +30,7 @@ LOGIN_CSRF_COOKIE = "po_login_csrf"
 CSRF_FORM_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class LoginRequired(Exception):
@@ -55,7 +58,71 @@ DbDep = Annotated[Session, Depends(get_db, scope="function")]
 
 
 def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """The caller's address: the direct peer, or, when the peer is one of `trusted_proxies`,
+    the right-most address in `X-Forwarded-For` that is not a trusted proxy (the one the
+    outermost trusted proxy saw; what a client wrote further left can be forged)."""
+    peer = request.client.host if request.client else None
+    trusted = workspace_of(request).settings.trusted_proxy_networks
+    if peer is None or not _is_trusted(peer, trusted):
+        return peer
+    hops = [
+        hop.strip()
+        for header in request.headers.getlist("x-forwarded-for")
+        for hop in header.split(",")
+        if hop.strip()
+    ]
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            return peer  # not an address: the proxy's own is the best we know
+        if not _in_networks(address, trusted):
+            return str(address)
+    leftmost = _address(hops[0]) if hops else None
+    return str(leftmost) if leftmost is not None else peer
+
+
+def is_https(request: Request) -> bool:
+    """The request came over HTTPS: to this server, or to a trusted proxy that says so in
+    `X-Forwarded-Proto`."""
+    if request.url.scheme == "https":
+        return True
+    peer = request.client.host if request.client else None
+    trusted = workspace_of(request).settings.trusted_proxy_networks
+    if peer is None or not _is_trusted(peer, trusted):
+        return False
+    protos = ",".join(request.headers.getlist("x-forwarded-proto")).split(",")
+    return protos[-1].strip().lower() == "https"
+
+
+def cookies_secure(request: Request) -> bool:
+    """Whether cookies set on this response are `Secure`: always with `cookie_secure`, and
+    on any request that came over HTTPS."""
+    return workspace_of(request).settings.cookie_secure or is_https(request)
+
+
+def _address(text: str) -> IPAddress | None:
+    """An address as proxies write it (`1.2.3.4`, `1.2.3.4:5678`, `[2001:db8::1]:443`)."""
+    text = text.strip().strip('"')
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _in_networks(address: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
+    return any(address.version == n.version and address in n for n in networks)
+
+
+def _is_trusted(peer: str, networks: tuple[IPNetwork, ...]) -> bool:
+    address = _address(peer) if networks else None
+    return address is not None and _in_networks(address, networks)
 
 
 def bearer_token(request: Request) -> str | None:

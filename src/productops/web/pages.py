@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 
 from productops import __version__
 from productops.core import audit, auth, jobs, teams
-from productops.core.auth import Permission, Principal
+from productops.core.auth import LoginLimits, Permission, Principal
 from productops.core.db import current_revision, transaction
 from productops.core.errors import AuthenticationFailed, NotFound, PermissionDenied, RateLimited
 from productops.core.models import Role, Scope, Team, User
@@ -47,6 +47,7 @@ from productops.web.deps import (
     WriteApi,
     WritePage,
     client_ip,
+    cookies_secure,
     new_login_csrf,
     workspace_of,
 )
@@ -99,13 +100,12 @@ def _login_page(
         {"error": error, "next": next_url, "email": email},
         status_code=status_code,
     )
-    settings = workspace_of(request).settings
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
         token,
         httponly=True,
         samesite="strict",
-        secure=settings.cookie_secure,
+        secure=cookies_secure(request),
         max_age=3600,
     )
     return response
@@ -129,19 +129,14 @@ def login(
     settings = workspace_of(request).settings
     try:
         user = auth.authenticate(
-            db,
-            email,
-            password,
-            ip=client_ip(request),
-            max_failures=settings.login_max_failures,
-            window_seconds=settings.login_window_seconds,
+            db, email, password, ip=client_ip(request), limits=LoginLimits.from_settings(settings)
         )
     except RateLimited as exc:
         response = _login_page(request, str(exc), 429, safe_next(next), email)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
     except AuthenticationFailed as exc:
-        # Returning normally commits the recorded failure (it counts towards the rate limit).
+        # Returning normally commits the recorded failure (it counts towards the delays).
         return _login_page(request, str(exc), 401, safe_next(next), email)
     token, _ = auth.start_session(
         db,
@@ -160,11 +155,11 @@ def login(
         token,
         httponly=True,
         samesite="lax",
-        secure=settings.cookie_secure,
+        secure=cookies_secure(request),
         max_age=settings.session_max_age_hours * 3600,
         path="/",
     )
-    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, secure=cookies_secure(request))
     return response
 
 
@@ -174,7 +169,7 @@ def logout(request: Request, db: DbDep) -> Response:
     if token:
         auth.end_session(db, token, workspace_of(request).settings.secret_key)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=cookies_secure(request))
     return response
 
 
