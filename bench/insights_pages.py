@@ -90,7 +90,7 @@ def pages(client: httpx.Client) -> dict[str, str]:
     """The insights pages to time, by label."""
     found = {
         "product dashboard": "/insights",
-        "funnel": "/insights/funnel?steps=Signed+Up&steps=Project+Created&steps=Report+Created",
+        "funnel": "/insights/funnel?steps=Signed+Up&steps=Dashboard+Viewed&steps=Report+Created",
         "retention": "/insights/retention",
         "metric catalog": "/insights/metrics",
         "metric (activation)": "/insights/metrics/activation",

@@ -35,13 +35,31 @@ def _counts(db: Session, principal: Principal, ws: Any) -> list[HomeCount]:
     return [HomeCount("Events stored", f"{s.events:,}", "/insights")]
 
 
+def _warm_in_background(ws: Any) -> None:
+    """Bring the dashboards' computed panels up to date after a start, off the request path."""
+    import logging
+    import threading
+
+    from productops.analytics.dashboards.service import warm
+
+    def run() -> None:
+        try:
+            warm(ws)
+        except Exception:  # a page computes what warming could not
+            logging.getLogger(__name__).warning("warming the dashboards failed", exc_info=True)
+
+    threading.Thread(target=run, name="productops-warm-insights", daemon=True).start()
+
+
 def register(app: FastAPI) -> None:
     for room in ROOMS:
         room.register(app)
     add_nav(app, NavEntry("Insights", "/insights", order=20))
     add_home_cards(app, _counts, order=20)
-    path = events_file(app.state.workspace)
+    ws = app.state.workspace
+    path = events_file(ws)
     # A serving process owns the event store from the start (DuckDB has one writer process):
     # every read and write of it in this process goes through this writer.
     app.state.startup_hooks.append(lambda: store.writer_for(path))
+    app.state.startup_hooks.append(lambda: _warm_in_background(ws))
     app.state.shutdown_hooks.append(lambda: store.close_writer(path))

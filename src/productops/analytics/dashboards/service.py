@@ -325,7 +325,12 @@ def standard_dashboard(
             with event_source(ws) as con:
                 return unit.compute(con, end, activity, colors, real_today)
 
-        got = cache.get(key_of("standard", unit.name, end.isoformat()), version, compute)
+        got = cache.get(
+            key_of("standard", unit.name, end.isoformat()),
+            version,
+            compute,
+            family=key_of("standard", unit.name),
+        )
         panels += _stamp(got.value, got.computed_at, got.refreshing)
     if only is not None:
         panels = [p for p in panels if p.key == only]
@@ -446,8 +451,9 @@ def dashboard_panels(
             colors = colors or palette(ws)
             return [_metric_panel(ws, p, i, start, end, real_today, colors)]
 
-        key = key_of("saved", {k: p.get(k) for k in sorted(PANEL_KEYS)}, end.isoformat())
-        got = cache.get(key, version, compute)
+        spec = {k: p.get(k) for k in sorted(PANEL_KEYS)}
+        key = key_of("saved", spec, end.isoformat())
+        got = cache.get(key, version, compute, family=key_of("saved", spec))
         out += [
             replace(q, key=f"panel-{i}") for q in _stamp(got.value, got.computed_at, got.refreshing)
         ]
@@ -599,3 +605,18 @@ def retention_panel(
     version = _versions(ws, [(None, end)])[0]
     got = _cache(ws).get(key, version, compute)
     return _stamp(got.value, got.computed_at, got.refreshing)[0]
+
+
+def warm(ws: Workspace) -> int:
+    """Compute the product dashboard and every saved dashboard ahead of their first visit
+    (the server does it when it starts, the demo when it is built); returns the panels."""
+    from productops.analytics.query.source import event_summary
+
+    if not event_summary(ws).events:
+        return 0
+    made = len(standard_dashboard(ws))
+    with ws.sessions() as s:
+        saved = [list(d.panels) for d in list_dashboards(s)]
+    for panels in saved:
+        made += len(dashboard_panels(ws, panels))
+    return made

@@ -139,24 +139,36 @@ class ResultCache(Generic[T]):
 
     # --- the one entry point ----------------------------------------------------------------
 
-    def get(self, key: str, version: str, compute: Callable[[], T]) -> Cached[T]:
-        """The result for `key` at `version` (see the module docstring)."""
+    def get(
+        self, key: str, version: str, compute: Callable[[], T], family: str | None = None
+    ) -> Cached[T]:
+        """The result for `key` at `version` (see the module docstring). `family` names the
+        result whatever its range ends on (the panel, not its dates): when a new day begins
+        the last result of the family is shown while the new one is computed."""
         hit = self._lookup(key)
         if hit is not None and hit[0] == version:
             return Cached(hit[2], version, hit[1], "fresh")
+        if hit is None and family is not None:
+            latest = self._lookup(f"latest-{family}")
+            if latest is not None:
+                hit = latest
         if hit is not None:
-            self._refresh_later(key, version, compute)
+            self._refresh_later(key, version, compute, family)
             return Cached(hit[2], hit[0], hit[1], "stale")
         value = compute()
         at = dt.datetime.now(dt.UTC)
         self._save(key, version, at, value)
+        if family is not None:
+            self._save(f"latest-{family}", version, at, value)
         return Cached(value, version, at, "computed")
 
     def peek(self, key: str) -> tuple[str, dt.datetime, T] | None:
         """What the cache holds for `key`, whatever its version."""
         return self._lookup(key)
 
-    def _refresh_later(self, key: str, version: str, compute: Callable[[], T]) -> None:
+    def _refresh_later(
+        self, key: str, version: str, compute: Callable[[], T], family: str | None = None
+    ) -> None:
         with self._lock:
             if key in self._running and not self._running[key].done():
                 return
@@ -164,7 +176,10 @@ class ResultCache(Generic[T]):
             def run() -> None:
                 try:
                     value = compute()
-                    self._save(key, version, dt.datetime.now(dt.UTC), value)
+                    at = dt.datetime.now(dt.UTC)
+                    self._save(key, version, at, value)
+                    if family is not None:
+                        self._save(f"latest-{family}", version, at, value)
                 except Exception:
                     log.exception("refreshing a computed insight failed")
                 finally:

@@ -90,21 +90,32 @@ def state(ws: Workspace) -> CountsState:
 
 
 def _recount(
-    con: duckdb.DuckDBPyConnection, plan: TrackingPlan | None, days: list[dt.date]
+    con: duckdb.DuckDBPyConnection, plan: TrackingPlan | None, days: list[dt.date] | None
 ) -> None:
-    """Redo both tables for `days` from the events and quarantine of those days."""
-    if not days:
+    """Redo both tables for `days` (None: every day, in one pass) from the events and
+    quarantine of those days."""
+    if days is not None and not days:
         return
-    con.execute("CREATE TEMP TABLE IF NOT EXISTS recount_days (day DATE)")
-    con.execute("DELETE FROM recount_days")
-    con.executemany("INSERT INTO recount_days VALUES (?)", [[d] for d in days])
-    con.execute("DELETE FROM event_counts WHERE day IN (SELECT day FROM recount_days)")
-    con.execute("DELETE FROM tracking_counts WHERE day IN (SELECT day FROM recount_days)")
+    if days is None:
+        con.execute("DELETE FROM event_counts")
+        con.execute("DELETE FROM tracking_counts")
+        where = ""
+    else:
+        con.execute("CREATE TEMP TABLE IF NOT EXISTS recount_days (day DATE)")
+        con.execute("DELETE FROM recount_days")
+        con.executemany("INSERT INTO recount_days VALUES (?)", [[d] for d in days])
+        con.execute("DELETE FROM event_counts WHERE day IN (SELECT day FROM recount_days)")
+        con.execute("DELETE FROM tracking_counts WHERE day IN (SELECT day FROM recount_days)")
+        lo = min(days)
+        hi = max(days) + dt.timedelta(days=1)
+        # The range lets DuckDB skip row groups; the list keeps only the days asked for.
+        where = (
+            f"WHERE ts >= TIMESTAMP '{lo.isoformat()}' AND ts < TIMESTAMP '{hi.isoformat()}' "
+            "AND CAST(ts AS DATE) IN (SELECT day FROM recount_days)"
+        )
     source = (
-        "SELECT event, source, ts, properties, false AS quarantined FROM events "
-        "WHERE CAST(ts AS DATE) IN (SELECT day FROM recount_days) "
-        "UNION ALL SELECT event, source, ts, properties, true FROM quarantine "
-        "WHERE CAST(ts AS DATE) IN (SELECT day FROM recount_days)"
+        f"SELECT event, source, ts, properties, false AS quarantined FROM events {where} "
+        f"UNION ALL SELECT event, source, ts, properties, true FROM quarantine {where}"
     )
     con.execute(
         f"""
