@@ -9,8 +9,12 @@ Answers: 200 with a summary once the events are committed (`received`, `stored`,
 `duplicates`, and the `rejected` messages with index and reason — the rest of a batch is kept);
 400 malformed JSON or body, 401 unknown or revoked key, 403 a key without the ingest scope,
 413 too large, 415 an unsupported Content-Encoding, 503 the event store could not commit in
-time (clients retry; re-sent events are not stored twice). Error bodies carry `code`,
-`message` and `detail`, which both clients log.
+time or too many keyless bodies are being checked (clients retry after `Retry-After`; re-sent
+events are not stored twice). Error bodies carry `code`, `message` and `detail`, which both
+clients log.
+
+A body is parsed only once its key is known to be valid: a key in the body is found in the
+bytes first (`guard`), and repeated 401s from one address are answered ever more slowly.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from productops.analytics import store
+from productops.analytics.ingest import guard
+from productops.analytics.ingest.guard import IngestGuard
 from productops.analytics.ingest.service import (
     POSTHOG_LIMITS,
     SEGMENT_LIMITS,
@@ -100,7 +106,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": IngestErrorBody, "description": "The key may not ingest"},
     413: {"model": IngestErrorBody, "description": "Body or message too large"},
     415: {"model": IngestErrorBody, "description": "Unsupported Content-Encoding"},
-    503: {"model": IngestErrorBody, "description": "The event store is busy: retry"},
+    503: {
+        "model": IngestErrorBody,
+        "description": "The event store, or the checking of keyless bodies, is busy: retry",
+    },
 }
 
 _ANY_OBJECT: dict[str, Any] = {"type": "object", "additionalProperties": True}
@@ -180,6 +189,9 @@ POSTHOG_DOC = _body_doc(
 # --- authentication ------------------------------------------------------------------------
 
 
+NO_KEY = "no write key: send the API key as Basic auth, 'writeKey' or 'api_key'"
+
+
 class IngestAuthError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
@@ -195,11 +207,7 @@ def authenticate_ingest_key(ws: Workspace, secret: str | None) -> auth.Principal
     for the event store.
     """
     if not secret:
-        raise IngestAuthError(
-            401,
-            "unauthorized",
-            "no write key: send the API key as Basic auth, 'writeKey' or 'api_key'",
-        )
+        raise IngestAuthError(401, "unauthorized", NO_KEY)
     with ws.sessions() as session:
         row = auth.api_key_for_secret(session, secret)
         principal = auth.principal_for_api_key(row) if row is not None else None
@@ -317,14 +325,71 @@ def _form_data(body: bytes) -> bytes:
         raise MalformedPayload("the form field 'data' is neither JSON nor base64") from exc
 
 
-def _handle_segment(ws: Workspace, req: _Request, call: str | None, limits: Limits) -> IngestResult:
+def _inflate(req: _Request, limit: int, form: bool) -> bytes:
+    body = decompress(req.raw, req.encoding, limit)
+    if form:
+        body = decompress(_form_data(body), None, limit)
+    return body
+
+
+@dataclass(frozen=True)
+class _Screened:
+    """A body key found in the bytes and accepted before anything parsed them."""
+
+    key: str
+    body: bytes | None  # the inflated body, when finding the key took all of it
+
+
+def _screen(ws: Workspace, req: _Request, limit: int, name: str, form: bool) -> _Screened:
+    """The key a body carries, found without parsing it where real clients put it (`name`
+    first or last in the top-level object, else a string shaped like a key) and accepted;
+    IngestAuthError when none of those is a valid ingest key. `name` is the member the
+    protocol reads first ('writeKey', 'api_key'): where it leads or ends the body, it
+    decides."""
+    if not form:
+        key = guard.head_key(guard.inflate_prefix(req.raw, req.encoding), name)
+        if key is not None:
+            authenticate_ingest_key(ws, key)  # a bomb behind a bad key is never inflated
+            return _Screened(key, None)
+    body = _inflate(req, limit, form)
+    key = guard.tail_key(body, name)
+    if key is not None:
+        authenticate_ingest_key(ws, key)
+        return _Screened(key, body)
+    refusal = IngestAuthError(401, "unauthorized", NO_KEY)
+    for candidate in [*guard.key_candidates(body), req.query_key]:
+        if not candidate:
+            continue
+        try:
+            authenticate_ingest_key(ws, candidate)
+        except IngestAuthError as exc:
+            if refusal.status == 401:
+                refusal = exc  # a known key of the wrong scope says more than an unknown one
+            continue
+        return _Screened(candidate, body)
+    raise refusal
+
+
+def _accept_body_key(ws: Workspace, key: str | None, screened: _Screened | None) -> None:
+    """The key the parsed body names, by the protocol's rules, must be valid too: finding
+    one cheaply lets in nothing that reading the body would refuse."""
+    if screened is None or key != screened.key:
+        authenticate_ingest_key(ws, key)
+
+
+def _handle_segment(
+    ws: Workspace, req: _Request, call: str | None, limits: Limits, screened: _Screened | None
+) -> IngestResult:
     if req.header_key is not None:
         authenticate_ingest_key(ws, req.header_key)
     limit = limits.batch_bytes if call is None else limits.message_bytes
-    body = decompress(req.raw, req.encoding, limit)
+    if screened is not None and screened.body is not None:
+        body = screened.body
+    else:
+        body = _inflate(req, limit, form=False)
     payload = parse_json(body)
     if req.header_key is None:
-        authenticate_ingest_key(ws, _segment_body_key(payload) or req.query_key)
+        _accept_body_key(ws, _segment_body_key(payload) or req.query_key, screened)
     batch = normalise_segment(
         payload,
         req.received_at,
@@ -336,15 +401,18 @@ def _handle_segment(ws: Workspace, req: _Request, call: str | None, limits: Limi
     return store_normalised(ws, batch)
 
 
-def _handle_posthog(ws: Workspace, req: _Request, limits: Limits) -> IngestResult:
+def _handle_posthog(
+    ws: Workspace, req: _Request, limits: Limits, screened: _Screened | None
+) -> IngestResult:
     if req.header_key is not None:
         authenticate_ingest_key(ws, req.header_key)
-    body = decompress(req.raw, req.encoding, limits.batch_bytes)
-    if req.form:
-        body = decompress(_form_data(body), None, limits.batch_bytes)
+    if screened is not None and screened.body is not None:
+        body = screened.body
+    else:
+        body = _inflate(req, limits.batch_bytes, req.form)
     payload = parse_json(body)
     if req.header_key is None:
-        authenticate_ingest_key(ws, _posthog_body_key(payload) or req.query_key)
+        _accept_body_key(ws, _posthog_body_key(payload) or req.query_key, screened)
     batch = normalise_posthog(
         payload,
         req.received_at,
@@ -363,13 +431,51 @@ def _error(status: int, code: str, message: str, **headers: str) -> JSONResponse
     )
 
 
+def guard_of(app: FastAPI) -> IngestGuard:
+    """The app's ingest guard (made by `register`, else on first use)."""
+    found = getattr(app.state, "ingest_guard", None)
+    if not isinstance(found, IngestGuard):
+        found = app.state.ingest_guard = IngestGuard.from_environment()
+    return found
+
+
+Screen = Callable[[_Request], _Screened]
+Work = Callable[[_Request, _Screened | None], IngestResult]
+
+
 async def _answer(
-    request: Request, limit: int, work: Callable[[_Request], IngestResult], posthog: bool
+    request: Request, limit: int, screen: Screen, work: Work, posthog: bool
+) -> Response:
+    checks = guard_of(request.app)
+    response = await _attempt(request, limit, screen, work, posthog, checks)
+    if response.status_code == 401:
+        # Held only now, with the body and every frame that read it let go: a held answer
+        # costs a socket and a timer.
+        await checks.hold(checks.refused(request.client.host if request.client else None))
+    return response
+
+
+async def _attempt(
+    request: Request, limit: int, screen: Screen, work: Work, posthog: bool, checks: IngestGuard
 ) -> Response:
     ws = workspace_of(request)
     try:
         req = await _read(request, limit)
-        result = await run_in_threadpool(work, req)
+        screened = None
+        if checks.enabled and req.header_key is None:
+            # The caller is a stranger until its key is found: a few at a time.
+            if not await checks.gate.enter(checks.wait_seconds):
+                return _error(
+                    503,
+                    "busy",
+                    "too many requests without an Authorization header are being checked: retry",
+                    **{"Retry-After": "1"},
+                )
+            try:
+                screened = await run_in_threadpool(screen, req)
+            finally:
+                checks.gate.leave()
+        result = await run_in_threadpool(work, req, screened)
     except IngestError as exc:
         return _error(exc.status, exc.code, str(exc))
     except IngestAuthError as exc:
@@ -396,7 +502,11 @@ def _segment_endpoint(call: str | None) -> Callable[[Request], Awaitable[Respons
     async def endpoint(request: Request) -> Response:
         ws = workspace_of(request)
         return await _answer(
-            request, limit, lambda req: _handle_segment(ws, req, call, limits), posthog=False
+            request,
+            limit,
+            lambda req: _screen(ws, req, limit, "writeKey", form=False),
+            lambda req, screened: _handle_segment(ws, req, call, limits, screened),
+            posthog=False,
         )
 
     return endpoint
@@ -406,7 +516,11 @@ async def _posthog_endpoint(request: Request) -> Response:
     ws = workspace_of(request)
     limits = POSTHOG_LIMITS
     return await _answer(
-        request, limits.batch_bytes, lambda req: _handle_posthog(ws, req, limits), posthog=True
+        request,
+        limits.batch_bytes,
+        lambda req: _screen(ws, req, limits.batch_bytes, "api_key", form=req.form),
+        lambda req, screened: _handle_posthog(ws, req, limits, screened),
+        posthog=True,
     )
 
 
@@ -461,6 +575,7 @@ def register(app: FastAPI) -> None:
     if getattr(app.state, "ingest_registered", False):
         return
     app.state.ingest_registered = True
+    app.state.ingest_guard = IngestGuard.from_environment()
     app.include_router(router)
     app.include_router(imports_api)
     hooks = getattr(app.state, "shutdown_hooks", None)
@@ -511,7 +626,6 @@ async def api_import_events(
     imported by a job (`analytics.import_events`), all or nothing, with progress at
     `/api/v1/jobs/{job_id}`. `productops events import` uses this while a server runs."""
     from productops.analytics.ingest.bulk import detect_format
-    from productops.analytics.tasks import ImportEventsParams
     from productops.core import jobs
     from productops.core.db import transaction
 
@@ -532,14 +646,19 @@ async def api_import_events(
                     raise PayloadTooLarge(f"the file is over {MAX_UPLOAD_BYTES // 1024**3} GiB")
                 fh.write(chunk)
         target.chmod(0o600)
-        params = ImportEventsParams(
-            upload=upload, format=format, skip_bad_rows=skip_bad_rows, name=filename[:300]
-        )
+        # Checked against the kind's model (analytics.tasks.ImportEventsParams) by enqueue;
+        # importing it here would close an import cycle between the rooms.
+        params = {
+            "upload": upload,
+            "format": format,
+            "skip_bad_rows": skip_bad_rows,
+            "name": filename[:300],
+        }
         with transaction(ws.sessions) as s:
             job = jobs.enqueue(
                 s,
                 "analytics.import_events",
-                params.model_dump(),
+                params,
                 title=f"Import events from {filename[:200]}",
                 created_by=principal.actor,
             )
