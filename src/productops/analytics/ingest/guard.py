@@ -22,8 +22,9 @@ Around that, `IngestGuard` bounds what strangers can make the server do at once 
 a few bodies screened at a time, the rest wait in a short line or get 503), and answers
 the repeated failures of one address, or a flood of them from many, ever more slowly
 (`Offenders`: a held 401 costs no CPU and slows an attacker's loop; clients do not retry a
-401, so nobody legitimate waits twice). Nothing here refuses a valid key because of its
-address: behind a reverse proxy every client shares one.
+401, so nobody legitimate waits twice). The address is `web.deps.client_ip`'s (the peer,
+or the client a trusted proxy names). Nothing here refuses a valid key because of its
+address: behind an untrusted proxy every client shares one.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ from productops.core import auth
 from productops.core.auth import Permission
 from productops.core.db import best_effort_write
 from productops.core.workspace import Workspace
-from productops.web.deps import WriteApi, csrf_exempt, reads_only, workspace_of
+from productops.web.deps import WriteApi, client_ip, csrf_exempt, reads_only, workspace_of
 
 log = logging.getLogger(__name__)
 
@@ -451,7 +451,7 @@ async def _answer(
     if response.status_code == 401:
         # Held only now, with the body and every frame that read it let go: a held answer
         # costs a socket and a timer.
-        await checks.hold(checks.refused(request.client.host if request.client else None))
+        await checks.hold(checks.refused(client_ip(request)))
     return response
 
 
