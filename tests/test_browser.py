@@ -357,3 +357,82 @@ def test_sign_out_from_the_user_menu(page: Page, site: Site) -> None:
     page.goto(site.url("/"))
     assert urlsplit(page.url).path == "/login"
     expect(page.locator("#email")).to_be_visible()
+
+
+# --- insights in the browser ---------------------------------------------------------------
+
+
+@pytest.fixture
+def new_york_page(browser: Browser, watch: Watch) -> Iterator[Page]:
+    """A reader in New York (UTC-5), where UTC dates read as local midnight fall a day early."""
+    context = browser.new_context(viewport=VIEWPORT, timezone_id="America/New_York")
+    context.set_default_timeout(15_000)
+    p = context.new_page()
+    watch.attach(p)
+    yield p
+    context.close()
+
+
+def _axis_labels(page: Page, panel: str) -> list[str]:
+    chart = page.locator(f"#{panel} .chart svg.marks")
+    expect(chart).to_be_visible()
+    labels = chart.locator("g.role-axis-label text").evaluate_all(
+        "els => els.map(e => e.textContent || '')"
+    )
+    return [str(t) for t in labels if str(t).strip()]
+
+
+def test_chart_dates_are_the_days_of_the_data_in_any_time_zone(
+    new_york_page: Page, site: Site, watch: Watch
+) -> None:
+    import datetime as dt
+
+    from productops.analytics.dashboards.service import standard_dashboard
+
+    page = new_york_page
+    sign_in(page, site, site.admin_email)
+    page.wait_for_url(site.url("/"))
+    page.goto(site.url("/insights"), wait_until="networkidle")
+    panels = {p.key: p for p in standard_dashboard(site.ws)}
+    days = sorted(panels["active-users"].data["day"])
+    labels = _axis_labels(page, "active-users")
+    expected = {f"{d:%b} {d.day}" for d in days}
+    dated = [t for t in labels if t[:3].isalpha() and t[-1].isdigit()]
+    assert dated and set(dated) <= expected, (dated, sorted(expected)[:5])
+    # the last label is the last day of the data, not the day before
+    last: dt.date = days[-1]
+    assert dated[-1] == f"{last:%b} {last.day}"
+    # the lifecycle's weeks start on Mondays
+    weekly = [t for t in _axis_labels(page, "lifecycle") if t[:3].isalpha() and t[-1].isdigit()]
+    year = last.year
+    for text in weekly:
+        day = dt.datetime.strptime(f"{text} {year}", "%b %d %Y").date()
+        if day > last:
+            day = day.replace(year=year - 1)
+        assert day.weekday() == 0, f"{text} is not a Monday"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "insights-new-york.png"), full_page=True)
+    assert [p for p in watch.problems if "WARN" not in p] == []
+
+
+def test_insights_fit_a_phone(browser: Browser, site: Site, watch: Watch) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    watch.attach(page)
+    sign_in(page, site, site.admin_email)
+    page.wait_for_url(site.url("/"))
+    for path in (
+        "/insights",
+        "/insights/funnel?steps=Signed+Up&steps=Page+Viewed&steps=Report+Created"
+        "&steps=Comment+Added&steps=Invite+Sent&breakdown=account.plan",
+        "/insights/retention",
+        "/insights/dashboards/1",
+    ):
+        page.goto(site.url(path), wait_until="networkidle")
+        page.wait_for_timeout(500)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{path} is {width} px wide on a 390 px phone"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "funnel-phone.png"), full_page=True)
+    context.close()
+    assert [p for p in watch.problems if "WARN" not in p] == []

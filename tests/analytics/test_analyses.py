@@ -453,7 +453,7 @@ def test_a_read_key_gets_insights_and_no_key_gets_401(story_workspace: Workspace
         ("active-users?rolling=true&grain=week", "rolling"),
         ("funnel?steps=signup", "steps"),
         ("funnel?steps=signup&steps=report&breakdown=plan", "person.TRAIT"),
-            ("funnel?steps=signup&steps=reprot", "did you mean 'report'"),
+        ("funnel?steps=signup&steps=reprot", "did you mean 'report'"),
         ("funnel?steps=signup&steps=report&window=400&window_unit=day", "365 days"),
         ("retention?periods=0", "periods"),
         ("adoption", "feature"),

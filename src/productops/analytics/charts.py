@@ -24,6 +24,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+from productops.analytics.query.dimensions import NONE_LABEL
 from productops.analytics.query.grains import Grain, period_end, period_number, period_start
 
 ACCENT = "#3454d1"
@@ -63,6 +64,14 @@ class Palette:
             for i, value in enumerate(sorted(set(values))):
                 self._colors.setdefault(value, PALETTE[i % len(PALETTE)])
 
+    @classmethod
+    def in_order(cls, values: Iterable[str]) -> Palette:
+        """Colours by position (for measures such as DAU, WAU and MAU)."""
+        palette = cls()
+        for i, value in enumerate(dict.fromkeys(values)):
+            palette._colors[value] = PALETTE[i % len(PALETTE)]
+        return palette
+
     def color(self, value: str) -> str:
         if value not in self._colors:
             digest = hashlib.sha256(value.encode()).digest()
@@ -94,19 +103,34 @@ def _utc(day: dt.date) -> alt.DateTime:
 def time_x(field: str, grain: str, days: Sequence[dt.date]) -> alt.X:
     """A UTC time axis: one label style, and for weeks and months ticks on the periods."""
     fmt = MONTH_FORMAT if grain == "month" else DAY_FORMAT
-    axis: dict[str, Any] = {"format": fmt, "formatType": "utc", "labelOverlap": True}
-    if grain in ("week", "month") and days:
+    # The utc scale formats its labels in UTC (a formatType here would be dropped by Vega-Lite).
+    axis: dict[str, Any] = {"format": fmt, "labelOverlap": True}
+    if days:
+        # Ticks on the periods themselves (Mondays for weeks), evenly spaced from the last.
         ordered = sorted(set(days))
         step = max(1, -(-len(ordered) // MAX_TICKS))
-        axis["values"] = [_utc(d) for d in ordered[::step]]
-    elif days and grain == "day":
-        axis["tickCount"] = {"interval": "day", "step": max(1, -(-len(set(days)) // MAX_TICKS))}
+        axis["values"] = [_utc(d) for d in ordered[::-1][::step][::-1]]
     return alt.X(f"{field}:T", title=None, scale=alt.Scale(type="utc"), axis=alt.Axis(**axis))
 
 
+def period_label(value: Any, grain: str) -> str:
+    """How a period reads in a tooltip: `Mon Mar 4, 2024`, `week of Mar 4, 2024`, `March 2024`
+    (text made on the server, so no browser time zone can shift it)."""
+    day = _as_day(value)
+    if grain == "month":
+        return day.strftime("%B %Y")
+    if grain == "week":
+        return f"week of {day.strftime('%b')} {day.day}, {day.year}"
+    return f"{day.strftime('%a %b')} {day.day}, {day.year}"
+
+
 def time_tooltip(field: str, grain: str, title: str | None = None) -> alt.Tooltip:
-    fmt = {"month": "%B %Y", "week": "week of %a %b %-d, %Y"}.get(grain, "%a %b %-d, %Y")
-    return alt.Tooltip(f"{field}:T", format=fmt, formatType="utc", title=title or field)
+    """The tooltip of a period: the text column `_label_<field>` (see `with_labels`)."""
+    return alt.Tooltip(f"_label_{field}:N", title=title or field)
+
+
+def with_labels(frame: pd.DataFrame, field: str, grain: str) -> pd.DataFrame:
+    return frame.assign(**{f"_label_{field}": [period_label(v, grain) for v in frame[field]]})
 
 
 def unfinished_periods(
@@ -135,27 +159,31 @@ def _as_day(value: Any) -> dt.date:
 def _with_parts(
     long: pd.DataFrame, x: str, group: str | None, unfinished: set[dt.date]
 ) -> pd.DataFrame:
-    """Rows tagged `part` = complete / unfinished; the point where a line turns unfinished is
-    in both parts, so the solid and the dashed piece meet."""
+    """Rows tagged `part` (complete / unfinished) and `segment` (a line piece of its own):
+    each run of unfinished periods is a dashed piece that includes its complete neighbours,
+    so the solid and the dashed pieces meet."""
     if not unfinished:
-        return long.assign(part="complete")
+        return long.assign(part="complete", segment="c")
     pieces = []
     groups = long.groupby(group, sort=False) if group else [(None, long)]
     for _, rows in groups:
-        rows = rows.sort_values(x)
-        days = [_as_day(v) for v in rows[x]]
-        flags = [d in unfinished for d in days]
-        complete = rows[[not f for f in flags]]
-        pieces.append(complete.assign(part="complete"))
-        dashed_idx = [i for i, f in enumerate(flags) if f]
-        # join each unfinished run to its complete neighbour(s)
-        joined = set(dashed_idx)
-        for i in dashed_idx:
-            for j in (i - 1, i + 1):
-                if 0 <= j < len(flags) and not flags[j]:
-                    joined.add(j)
-        if joined:
-            pieces.append(rows.iloc[sorted(joined)].assign(part="unfinished"))
+        rows = rows.sort_values(x).reset_index(drop=True)
+        flags = [_as_day(v) in unfinished for v in rows[x]]
+        pieces.append(rows[[not f for f in flags]].assign(part="complete", segment="c"))
+        run: list[int] = []
+        runs: list[list[int]] = []
+        for i, flag in enumerate(flags):
+            if flag:
+                run.append(i)
+            elif run:
+                runs.append(run)
+                run = []
+        if run:
+            runs.append(run)
+        for n, members in enumerate(runs):
+            lo, hi = members[0] - 1, members[-1] + 1
+            index = [i for i in (lo, *members, hi) if 0 <= i < len(flags)]
+            pieces.append(rows.iloc[index].assign(part="unfinished", segment=f"u{n}"))
     return pd.concat(pieces, ignore_index=True)
 
 
@@ -177,7 +205,10 @@ def line_chart(
     if df.empty or not ys:
         return None
     long = df.melt(id_vars=[x], value_vars=ys, var_name="series", value_name="value")
-    return _series(long, x, "value", "series", title_y, grain, percent, unfinished, palette)
+    long["series"] = long["series"].str.upper()
+    # Measures keep their order's colours (DAU, WAU, MAU), not the values' palette.
+    measures = Palette.in_order(long["series"])
+    return _series(long, x, "value", "series", title_y, grain, percent, unfinished, measures)
 
 
 def series_chart(
@@ -197,7 +228,7 @@ def series_chart(
         return None
     data = df.copy()
     if color:
-        data[color] = data[color].astype(str)
+        data[color] = [NONE_LABEL if v is None or v != v else str(v) for v in data[color]]
     return _series(data, x, y, color, title_y, grain, percent, unfinished, palette)
 
 
@@ -215,7 +246,11 @@ def _series(
     fmt = ".1%" if percent else ",.0f"
     if not percent and pd.api.types.is_float_dtype(long[y]) and (long[y].abs() < 10).all():
         fmt = ",.2f"
-    data = _with_parts(long, x, color, unfinished or set())
+    data = with_labels(_with_parts(long, x, color, unfinished or set()), x, grain)
+    data["_piece"] = [
+        f"{c}|{p}"
+        for c, p in zip(data[color] if color else [""] * len(data), data["segment"], strict=True)
+    ]
     days = [_as_day(v) for v in long[x]]
     enc: dict[str, Any] = {
         "x": time_x(x, grain, days),
@@ -230,12 +265,12 @@ def _series(
         enc["color"] = alt.Color(
             f"{color}:N", title=None, scale=scale, legend=alt.Legend(orient="top")
         )
-        enc["detail"] = alt.Detail(f"{color}:N")
         tooltip.append(alt.Tooltip(f"{color}:N"))
     else:
         enc["color"] = alt.value(ACCENT)
+    enc["detail"] = alt.Detail("_piece:N")
     tooltip.append(alt.Tooltip(f"{y}:Q", format=fmt, title=title_y))
-    tooltip.append(alt.Tooltip("part:N", title="period"))
+    tooltip.append(alt.Tooltip("part:N", title="period is"))
     base = alt.Chart(data).encode(**enc)
     lines = base.mark_line(strokeWidth=2)
     points = base.mark_point(filled=True, size=28).encode(tooltip=tooltip)
@@ -249,7 +284,7 @@ def bar_histogram(df: pd.DataFrame, x: str, y: str, x_title: str, y_title: str) 
         alt.Chart(df)
         .mark_bar(color=ACCENT)
         .encode(
-            x=alt.X(f"{x}:O", title=x_title, axis=alt.Axis(labelAngle=0)),
+            x=alt.X(f"{x}:O", title=x_title, axis=alt.Axis(labelAngle=0, labelOverlap="parity")),
             y=alt.Y(f"{y}:Q", title=y_title, axis=alt.Axis(format=",d")),
             tooltip=[alt.Tooltip(f"{x}:O", title=x_title), alt.Tooltip(f"{y}:Q", format=",d")],
         )
@@ -261,6 +296,7 @@ def bar_histogram(df: pd.DataFrame, x: str, y: str, x_title: str, y_title: str) 
 def lifecycle_chart(
     df: pd.DataFrame, grain: str = "week", unfinished: set[dt.date] | None = None
 ) -> dict[str, Any] | None:
+    """Stacked bars per period (an unfinished period faded)."""
     if df.empty:
         return None
     period = df.columns[0]
@@ -270,11 +306,17 @@ def lifecycle_chart(
     long = df.melt(id_vars=[period], value_vars=states, var_name="state", value_name="people")
     done = unfinished or set()
     long["part"] = ["unfinished" if _as_day(p) in done else "complete" for p in long[period]]
+    fmt = "%b %Y" if grain == "month" else "%b %-d"
+    long["_tick"] = [_as_day(p).strftime(fmt).replace(" 0", " ") for p in long[period]]
+    long = with_labels(long, period, grain)
+    order = list(dict.fromkeys(long.sort_values(period)["_tick"]))
     chart = (
         alt.Chart(long)
         .mark_bar()
         .encode(
-            x=time_x(period, grain, [_as_day(p) for p in df[period]]),
+            x=alt.X(
+                "_tick:O", title=None, sort=order, axis=alt.Axis(labelAngle=0, labelOverlap=True)
+            ),
             y=alt.Y("people:Q", title="people", axis=alt.Axis(format=",d")),
             color=alt.Color(
                 "state:N",
@@ -283,16 +325,12 @@ def lifecycle_chart(
                 ),
                 legend=alt.Legend(orient="top", title=None),
             ),
-            opacity=alt.Opacity(
-                "part:N",
-                scale=alt.Scale(domain=["complete", "unfinished"], range=[1.0, 0.45]),
-                legend=None,
-            ),
+            opacity=alt.condition("datum.part == 'unfinished'", alt.value(0.45), alt.value(1.0)),
             tooltip=[
-                time_tooltip(period, grain, "week of"),
+                time_tooltip(period, grain, "period"),
                 "state:N",
                 alt.Tooltip("people:Q", format=",d"),
-                alt.Tooltip("part:N", title="period"),
+                alt.Tooltip("part:N", title="period is"),
             ],
         )
         .properties(width="container", height=220)
@@ -336,11 +374,7 @@ def retention_chart(
             scale=alt.Scale(scheme="blues", domain=[0, 1]),
             legend=alt.Legend(format=".0%"),
         ),
-        opacity=alt.Opacity(
-            "part:N",
-            scale=alt.Scale(domain=["complete", "unfinished"], range=[1.0, 0.5]),
-            legend=None,
-        ),
+        opacity=alt.condition("datum.part == 'unfinished'", alt.value(0.5), alt.value(1.0)),
         tooltip=[
             alt.Tooltip("cohort_label:O", title="cohort"),
             alt.Tooltip("cohort_size:Q", title="people in cohort", format=",d"),
@@ -350,8 +384,9 @@ def retention_chart(
             alt.Tooltip("part:N", title="period"),
         ],
     )
+    # The shares are written in the cells only where they fit (not on a phone).
     text = base.mark_text(fontSize=10).encode(
-        text=alt.Text("share:Q", format=".0%"),
+        text=alt.condition("width > 420", alt.Text("share:Q", format=".0%"), alt.value("")),
         color=alt.condition("datum.share > 0.5", alt.value("white"), alt.value("#222")),
     )
     return spec((heat + text).properties(width="container", height=260))
@@ -425,5 +460,6 @@ def adoption_chart(df: pd.DataFrame, palette: Palette | None = None) -> dict[str
             ],
         )
         .properties(width="container", height=alt.Step(9))
+        .configure(autosize={"type": "fit-x", "contains": "padding"})
     )
     return spec(chart)

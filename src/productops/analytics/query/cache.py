@@ -36,7 +36,9 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-CACHE_FORMAT = "1"
+# Part of every key: change it when what a result holds changes (its charts included), so
+# results of an older productops are computed again instead of shown.
+CACHE_FORMAT = "2"
 MEMORY_ENTRIES = 128
 
 
@@ -64,7 +66,9 @@ class Cached(Generic[T]):
 
 def key_of(*parts: Any) -> str:
     """A stable key for a result from its parts (kind, parameters…)."""
-    text = json.dumps([CACHE_FORMAT, *parts], sort_keys=True, default=str)
+    from productops import __version__
+
+    text = json.dumps([CACHE_FORMAT, __version__, *parts], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

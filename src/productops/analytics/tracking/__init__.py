@@ -13,11 +13,14 @@ if TYPE_CHECKING:
         PLAN_KEY,
         RECOUNT_KIND,
         CountsState,
+        Report,
         catch_up,
         ensure_recount_job,
         plan_hash,
         recount_job_state,
         state,
+        violations,
+        violations_report,
     )
     from productops.analytics.tracking.service import (
         DATETIME_RE,
@@ -31,7 +34,6 @@ if TYPE_CHECKING:
         Kind,
         PropertySpec,
         ReleaseResult,
-        Report,
         TrackingPlan,
         TrackingPlanError,
         Violation,
@@ -50,8 +52,6 @@ if TYPE_CHECKING:
         report_from,
         report_from_counts,
         split_for_quarantine,
-        violations,
-        violations_report,
     )
 
 _NAMES = {
@@ -70,7 +70,7 @@ _NAMES = {
     "QUARANTINE_DDL": ".service",
     "RECOUNT_KIND": ".counts",
     "ReleaseResult": ".service",
-    "Report": ".service",
+    "Report": ".counts",
     "TYPES": ".service",
     "TrackingPlan": ".service",
     "TrackingPlanError": ".service",
@@ -95,8 +95,8 @@ _NAMES = {
     "report_from_counts": ".service",
     "split_for_quarantine": ".service",
     "state": ".counts",
-    "violations": ".service",
-    "violations_report": ".service",
+    "violations": ".counts",
+    "violations_report": ".counts",
 }
 __all__ = [
     "CHUNK_DAYS",

@@ -225,3 +225,71 @@ def recount_job_state(ws: Workspace) -> dict[str, object] | None:
         if job is None:
             return None
         return {"id": job.id, "done": job.progress_done, "total": job.progress_total}
+
+
+# --- the report -------------------------------------------------------------------------
+
+
+def violations_report(
+    ws: Workspace,
+    start: dt.datetime | dt.date | None = None,
+    end: dt.datetime | dt.date | None = None,
+) -> list[plan_service.ViolationSummary]:
+    """How the stored events break the workspace's tracking plan, most frequent first.
+
+    Covers events with `start <= ts < end` (UTC), quarantined ones included (see
+    `ViolationSummary.quarantined`). Without a plan there is nothing to check: []. Whole days
+    are answered from the per-day counts (brought up to date first, see `counts.py`); a range
+    that starts or ends inside a day is checked on the events themselves.
+    """
+    return violations(ws, start, end).violations
+
+
+@dataclass(frozen=True)
+class Report:
+    """The violations report and how current its counts are."""
+
+    violations: list[plan_service.ViolationSummary]
+    recounting: bool = False  # the plan changed or many days changed: a job is on it
+    properties_pending: bool = False  # property rules not counted yet for this plan
+
+
+def violations(
+    ws: Workspace,
+    start: dt.datetime | dt.date | None = None,
+    end: dt.datetime | dt.date | None = None,
+) -> Report:
+    """`violations_report` with its state (see `Report`)."""
+    plan = plan_service.load_plan(ws)
+    if plan is None:
+        return Report([])
+    path = events_file(ws)
+    if not path.exists():
+        return Report([])
+    days = [_whole_day(v) for v in (start, end)]
+    if any(v is not None and d is None for v, d in zip((start, end), days, strict=True)):
+        with store.reader(path) as con:
+            return Report(plan_service.report_from(con, plan, start, end))
+    st = state(ws)
+    recounting = False
+    if st.pending_events > INLINE_EVENTS:
+        ensure_recount_job(ws)
+        recounting = True
+    elif not st.current:
+        st = catch_up(ws)
+    with store.reader(path) as con:
+        found = plan_service.report_from_counts(
+            con, plan, days[0], days[1], properties=st.plan_current
+        )
+    return Report(found, recounting=recounting, properties_pending=not st.plan_current)
+
+
+def _whole_day(value: dt.datetime | dt.date | None) -> dt.date | None:
+    """The day a bound falls on when it is a whole day (midnight UTC), else None."""
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime):
+        return value
+    naive = plan_service._naive_utc(value)
+    assert naive is not None
+    return naive.date() if naive.time() == dt.time(0) else None
