@@ -62,7 +62,12 @@ def __getattr__(name: str) -> typer.Typer:
 
 
 def main() -> None:
-    __getattr__("app")()
+    from productops.core.workspace import private_files
+
+    # Whatever a command creates in a workspace (a DuckDB .wal, a store made on first use)
+    # is readable by its owner only, as `serve` and `init` already ensure.
+    with private_files():
+        __getattr__("app")()
 
 
 __all__ = ["app", "build_app", "main"]

@@ -104,7 +104,7 @@ def _dimension_choices(ws: Any) -> list[tuple[str, str]]:
     try:
         catalog = load_catalog(ws)
         out += [
-            (str(d.as_dimension()), f"{name} ({d.describe()})")
+            (str(d.as_dimension()), f"{name} ({d.as_dimension()})")
             for name, d in sorted(catalog.dimensions.items())
         ]
     except CatalogError:
