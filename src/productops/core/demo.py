@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, func, select
 
 from productops.core import auth, teams
+from productops.core.clock import utcnow
 from productops.core.db import Base, load_models, transaction
 from productops.core.errors import InvalidInput
 from productops.core.jobs import JobContext, job_handler
@@ -182,7 +183,7 @@ def build_demo(
     ctx = DemoContext(
         workspace=workspace,
         seed=seed,
-        anchor=anchor or dt.datetime.now(dt.UTC).date(),
+        anchor=anchor or utcnow().date(),
         scale=scale or DemoScale(),
         progress=_StepReporter(report, 0, 1, total, ""),
     )

@@ -3,7 +3,6 @@ catalog, its editor, and one metric's numbers with their SQL)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Form, Path, Query, Request
@@ -16,6 +15,7 @@ from productops.analytics.catalog.service import Catalog, CatalogError, Metric
 from productops.analytics.sql import service as sql_service
 from productops.core import audit
 from productops.core.auth import Permission, Principal
+from productops.core.clock import utcnow
 from productops.core.errors import ProductOpsError
 from productops.web.deps import (
     DbDep,
@@ -273,7 +273,7 @@ def _metric_chart(result: Any, by: str | None, grain: str) -> dict[str, Any] | N
     frame = result.frame
     if frame.empty or "period" not in frame.columns or "value" not in frame.columns:
         return None
-    today = dt.datetime.now(dt.UTC).date()
+    today = utcnow().date()
     periods = [p for p in frame["period"] if p is not None]
     start = result.start or (min(periods) if periods else today)
     end = result.end or today

@@ -28,6 +28,7 @@ from productops.analytics.query.grains import Grain
 from productops.analytics.query.source import default_end, event_source, range_versions
 from productops.analytics.store.customers import customers_version
 from productops.core import audit
+from productops.core.clock import utcnow
 from productops.core.errors import Conflict, InvalidInput, NotFound
 from productops.core.export import frame_records, readable
 from productops.core.workspace import Workspace
@@ -305,7 +306,7 @@ def standard_dashboard(
     """The product dashboard that needs no configuration: active users, stickiness,
     lifecycle, retention and feature adoption by plan, ending at the newest event (a quiet
     today does not read as everyone leaving). `only` names one panel."""
-    real_today = today or dt.datetime.now(dt.UTC).date()
+    real_today = today or utcnow().date()
     end = default_end(ws, real_today)
     units = [
         u
@@ -436,7 +437,7 @@ def dashboard_panels(
 ) -> list[Panel]:
     """Each saved panel's catalog metric, drawn: computed once per data version (see the
     module docstring), ending at the newest event."""
-    real_today = today or dt.datetime.now(dt.UTC).date()
+    real_today = today or utcnow().date()
     end = default_end(ws, real_today)
     windows = [(end - dt.timedelta(days=int(p.get("days", 90)) - 1), end) for p in panels]
     # A conversion's second event may come after the range: the versions read to the end.
@@ -570,7 +571,7 @@ def retention_panel(
 
     check_events_seen(ws, [start_event], "start event")
     check_events_seen(ws, [return_event or ""], "return event")
-    today = dt.datetime.now(dt.UTC).date()
+    today = utcnow().date()
 
     def compute() -> list[Panel]:
         with event_source(ws) as con:

@@ -62,7 +62,6 @@ if TYPE_CHECKING:
         posthog_messages,
         segment_event,
         store_normalised,
-        utcnow,
     )
 
 _NAMES = {
@@ -117,7 +116,6 @@ _NAMES = {
     "posthog_messages": ".service",
     "segment_event": ".service",
     "store_normalised": ".service",
-    "utcnow": ".service",
 }
 __all__ = [
     "ACCOUNT_GROUP_TYPES",
@@ -171,6 +169,5 @@ __all__ = [
     "posthog_messages",
     "segment_event",
     "store_normalised",
-    "utcnow",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES)

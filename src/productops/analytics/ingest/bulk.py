@@ -61,9 +61,9 @@ from productops.analytics.ingest.service import (
     may_hold_surrogates,
     normalise_record,
     parse_json,
-    utcnow,
 )
 from productops.analytics.settings import events_file
+from productops.core.clock import naive_utc, utcnow
 from productops.core.errors import ProductOpsError
 
 if TYPE_CHECKING:
@@ -368,7 +368,7 @@ CREATE OR REPLACE TEMP TABLE import_staging (
 def _import_jsonl(
     con: duckdb.DuckDBPyConnection, path: Path, progress: ProgressFn | None, skip: bool, label: str
 ) -> ImportResult:
-    received_at = utcnow()
+    received_at = naive_utc(utcnow())
     size = max(path.stat().st_size, 1)
     rows = 0
     problems: list[RowProblem] = []
@@ -782,7 +782,7 @@ def _apply_table_identities(con: duckdb.DuckDBPyConnection, relation: str) -> in
             "timestamp": ts.isoformat() if isinstance(ts, dt.datetime) else None,
         }
         try:
-            _, updates = normalise_record(record, utcnow(), SOURCE_IMPORT)
+            _, updates = normalise_record(record, naive_utc(utcnow()), SOURCE_IMPORT)
         except Rejected:
             continue
         for update in updates:

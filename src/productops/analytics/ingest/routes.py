@@ -56,11 +56,11 @@ from productops.analytics.ingest.service import (
     parse_json,
     posthog_messages,
     store_normalised,
-    utcnow,
 )
 from productops.analytics.settings import events_file
 from productops.core import auth
 from productops.core.auth import Permission
+from productops.core.clock import naive_utc, utcnow
 from productops.core.db import best_effort_write
 from productops.core.workspace import Workspace
 from productops.web.deps import WriteApi, client_ip, csrf_exempt, reads_only, workspace_of
@@ -284,7 +284,7 @@ class _Request:
 
 
 async def _read(request: Request, limit: int) -> _Request:
-    received_at = utcnow()
+    received_at = naive_utc(utcnow())
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
         raise PayloadTooLarge(

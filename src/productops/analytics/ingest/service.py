@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from productops.analytics.settings import events_file
 from productops.analytics.store import Event, IdentityUpdate, writer_for
+from productops.core.clock import naive_utc, utcnow
 from productops.core.errors import ProductOpsError
 
 if TYPE_CHECKING:
@@ -677,7 +678,7 @@ def ingest_segment(
     received_at: dt.datetime | None = None,
 ) -> IngestResult:
     """Store a Segment batch (or one call of type `call`); see the module docstring."""
-    batch = normalise_segment(payload, received_at or utcnow(), call=call)
+    batch = normalise_segment(payload, received_at or naive_utc(utcnow()), call=call)
     return store_normalised(ws, batch)
 
 
@@ -685,15 +686,11 @@ def ingest_posthog(
     ws: Workspace, payload: Any, received_at: dt.datetime | None = None
 ) -> IngestResult:
     """Store a PostHog capture body; see the module docstring."""
-    batch = normalise_posthog(payload, received_at or utcnow())
+    batch = normalise_posthog(payload, received_at or naive_utc(utcnow()))
     return store_normalised(ws, batch)
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 _NAMESPACE = uuid.UUID("5b1c2a4e-6f0d-4d1e-9a57-0c7d3e1f2a90")

@@ -33,6 +33,8 @@ from typing import Any, Generic, TypeVar
 
 import pandas as pd
 
+from productops.core.clock import utcnow
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -160,7 +162,7 @@ class ResultCache(Generic[T]):
             self._refresh_later(key, version, compute, family)
             return Cached(hit[2], hit[0], hit[1], "stale")
         value = compute()
-        at = dt.datetime.now(dt.UTC)
+        at = utcnow()
         self._save(key, version, at, value)
         if family is not None:
             self._save(f"latest-{family}", version, at, value)
@@ -180,7 +182,7 @@ class ResultCache(Generic[T]):
             def run() -> None:
                 try:
                     value = compute()
-                    at = dt.datetime.now(dt.UTC)
+                    at = utcnow()
                     self._save(key, version, at, value)
                     if family is not None:
                         self._save(f"latest-{family}", version, at, value)

@@ -18,6 +18,7 @@ from ibis.backends import BaseBackend
 
 from productops.analytics import store
 from productops.analytics.settings import events_file, section, warehouse_mapping_file
+from productops.core.clock import utcnow
 from productops.core.errors import InvalidInput
 from productops.core.workspace import Workspace
 
@@ -91,7 +92,7 @@ def event_summary(ws: Workspace) -> EventSummary:
 def default_end(ws: Workspace, today: dt.date | None = None) -> dt.date:
     """The last day an analysis covers when none is given, for pages and API alike: the day
     of the newest event, or today when events are up to date (never a future day)."""
-    today = today or dt.datetime.now(dt.UTC).date()
+    today = today or utcnow().date()
     last = event_summary(ws).last_event_time
     return min(today, last.date()) if last is not None else today
 

@@ -12,11 +12,12 @@ import duckdb
 
 from productops.analytics.store.profiles import refresh_account, refresh_person
 from productops.analytics.store.schema import IdentityUpdate
+from productops.core.clock import naive_utc, utcnow
 
 
 def apply_identity(con: duckdb.DuckDBPyConnection, update: IdentityUpdate) -> None:
     """Merge anonymous ids into people, and update person and account traits."""
-    now = update.at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    now = update.at or naive_utc(utcnow())
     if update.kind in {"identify", "alias"} and update.person_id:
         if update.distinct_id and update.distinct_id != update.person_id:
             _link(con, update.distinct_id, update.person_id, now)
