@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import json
+import posixpath
 import shutil
 import tarfile
 import tempfile
@@ -117,8 +118,14 @@ def _safe_extract(archive: Path, dest: Path) -> Path:
     try:
         with tarfile.open(archive, "r:gz") as tar:
             for member in tar.getmembers():
-                name = member.name.lstrip("./")
-                if not (name == ROOT or name.startswith(ROOT + "/")):
+                name = member.name
+                parts = name.split("/")
+                clean = posixpath.normpath(name)
+                if (
+                    name.startswith("/")
+                    or ".." in parts
+                    or not (clean == ROOT or clean.startswith(ROOT + "/"))
+                ):
                     raise BackupError(
                         f"{archive.name} holds '{member.name[:80]}' outside {ROOT}/: not a "
                         "productops backup"
