@@ -31,6 +31,48 @@ class Section(PillarSection):
         description="YAML file (relative to the workspace) mapping the warehouse's tables "
         "and columns; see docs/scale.md.",
     )
+    sql_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Wall-clock limit of one SQL-console query, from its start to the last "
+        "byte of its answer (running, fetching, turning it into JSON or CSV).",
+    )
+    sql_max_result_bytes: int = Field(
+        default=32 * 2**20,
+        gt=0,
+        description="Largest answer of one SQL-console query, in bytes of JSON or CSV (the "
+        "rows as fetched are held to it too); a larger one is refused.",
+    )
+    sql_max_memory_bytes: int = Field(
+        default=2**30,
+        gt=0,
+        description="How much the process's memory may grow while a SQL-console query runs "
+        "(table data the event store caches not counted); beyond it the query is stopped.",
+    )
+    sql_max_concurrent_per_caller: int = Field(
+        default=4,
+        ge=1,
+        description="SQL-console queries one API key or person may have at once (running or "
+        "waiting for their turn); one more is answered 429 with Retry-After.",
+    )
+    sql_max_concurrent: int = Field(
+        default=8,
+        ge=1,
+        description="SQL-console queries the process takes at once, all callers together "
+        "(running or waiting for their turn); one more is answered 429 with Retry-After.",
+    )
+    sql_max_running: int = Field(
+        default=1,
+        ge=1,
+        description="SQL-console queries that run at the same moment; the others wait for "
+        "their turn (within their timeout), so ingest and pages keep the rest of the machine.",
+    )
+    sql_low_priority: bool = Field(
+        default=True,
+        description="In the serving process, run SQL-console queries after ingest and pages: "
+        "on one DuckDB thread while they run (the event store's helper threads would run them "
+        "at full priority) and, on Linux, on a thread of the lowest CPU priority.",
+    )
 
 
 def _settings(ws: Workspace | Settings) -> Settings:

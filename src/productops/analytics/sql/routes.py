@@ -12,9 +12,16 @@ from productops.analytics.sql import service as sql_service
 from productops.core.auth import Permission, Principal
 from productops.core.errors import PermissionDenied
 from productops.web.deps import PrincipalDep, reads_only, workspace_of
-from productops.web.export import CSV_RESPONSE_DOC, csv_response
+from productops.web.export import CSV_RESPONSE_DOC
 
 api = APIRouter(prefix="/api/v1", tags=["sql"])
+SQL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **CSV_RESPONSE_DOC,
+    429: {
+        "description": "The caller (or the server) already runs as many console queries as "
+        "allowed; `Retry-After` says when to try again."
+    },
+}
 
 
 class SqlQuery(BaseModel):
@@ -50,27 +57,32 @@ SqlApi = Annotated[Principal, Depends(sql_principal)]
 # --- API ------------------------------------------------------------------------------------------
 
 
-@api.post("/sql", response_model=SqlResultOut, responses=CSV_RESPONSE_DOC)
+@api.post("/sql", response_model=SqlResultOut, responses=SQL_RESPONSES)
 @reads_only
 def api_sql(
     request: Request,
     principal: SqlApi,
     body: SqlQuery,
     format: Literal["json", "csv"] = "json",
-) -> SqlResultOut | Response:
+) -> Response:
     """Run one read-only SELECT over `events`, `events_resolved`, `persons` and `accounts`
-    (see docs/sql.md)."""
-    result = sql_service.run_sql(workspace_of(request), body.query, limit=body.limit)
-    if format == "csv":
-        extra = {"X-Truncated": "true"} if result.truncated else {}
-        return csv_response(result.columns, result.json_rows(), "query", **extra)
-    return SqlResultOut(
-        columns=result.columns,
-        rows=result.json_rows(),
-        row_count=result.row_count,
-        truncated=result.truncated,
-        limit=result.limit,
+    (see docs/sql.md), within the console's limits: its answer's size, one deadline for the
+    whole request, memory, and how many queries a caller runs at once (429 beyond)."""
+    # The answer is written inside the query's deadline and size cap, so it is sent as is
+    # (FastAPI's own encoding of a large result would run past both).
+    answer = sql_service.answer_sql(
+        workspace_of(request),
+        body.query,
+        limit=body.limit,
+        output=format,
+        caller=f"{principal.kind}:{principal.id if principal.id is not None else principal.name}",
     )
+    headers = {}
+    if format == "csv":
+        headers["Content-Disposition"] = 'attachment; filename="query.csv"'
+        if answer.truncated:
+            headers["X-Truncated"] = "true"
+    return Response(answer.body, media_type=answer.media_type, headers=headers)
 
 
 def register(app: FastAPI) -> None:

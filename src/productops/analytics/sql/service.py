@@ -14,28 +14,40 @@ Three layers keep a query from writing, attaching files or reaching the network:
    process owns the store's writer, DuckDB allows no second configuration of the same file and
    the query runs on a cursor of the writer's connection, behind layers 1 and 2.)
 
-Results are capped (`truncated` says when rows were left out) and a query that runs longer
-than `timeout_seconds` is interrupted. The tables and their columns are in docs/sql.md.
+What a query may take is bounded too (`[analytics] sql_*`), since a `read` key must not be
+able to starve the server: at most `limit` rows (`truncated` says when rows were left out) and
+`sql_max_result_bytes` of answer, counted while Arrow record batches are fetched and converted;
+one deadline for running, fetching and writing the answer; the memory the process gains while
+the query runs; and how many queries one caller, and all together, run at once. DuckDB's own
+`memory_limit` and `threads` belong to the database instance, which in a serving process is the
+event writer's, so they cannot be narrowed for one console cursor: the query runs in a thread of
+its own while its caller watches the clock and the process's memory, and interrupts it. The
+tables and their columns are in docs/sql.md.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
+import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext, suppress
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
+import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
 from productops.analytics import store
-from productops.analytics.settings import events_file
-from productops.core.errors import InvalidInput
+from productops.analytics.settings import Section, events_file, section
+from productops.core.errors import InvalidInput, RateLimited
 from productops.core.export import csv_safe as csv_safe
 from productops.core.export import jsonable as jsonable
 from productops.core.export import to_csv as to_csv
@@ -46,7 +58,10 @@ if TYPE_CHECKING:
 QUERYABLE_TABLES = ("events", "events_resolved", "persons", "accounts")
 DEFAULT_LIMIT = 10_000
 MAX_QUERY_CHARS = 100_000
-DEFAULT_TIMEOUT_SECONDS = 30.0
+_DEFAULTS = Section()
+DEFAULT_TIMEOUT_SECONDS = _DEFAULTS.sql_timeout_seconds
+DEFAULT_MAX_RESULT_BYTES = _DEFAULTS.sql_max_result_bytes
+DEFAULT_MAX_MEMORY_BYTES = _DEFAULTS.sql_max_memory_bytes
 # Table functions that only turn values into rows.
 ALLOWED_TABLE_FUNCTIONS = frozenset(
     {"range", "generate_series", "unnest", "json_each", "json_tree"}
@@ -91,7 +106,8 @@ class SqlConsoleError(InvalidInput):
 
 @dataclass(frozen=True)
 class SqlResult:
-    """The rows of a console query; `truncated` is true when more rows than the limit came."""
+    """The rows of a console query, as JSON-ready values (times as ISO text...); `truncated`
+    is true when more rows than the limit came."""
 
     columns: list[str]
     rows: list[list[Any]]
@@ -351,55 +367,613 @@ def _has_event_tables(con: duckdb.DuckDBPyConnection) -> bool:
     return set(QUERYABLE_TABLES) <= {r[0] for r in rows}
 
 
+# --- limits: the whole request, the answer's size, memory, callers at once --------------------
+
+
+@dataclass(frozen=True)
+class ConsoleLimits:
+    """What one console query may take (the `sql_*` settings of `[analytics]`)."""
+
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
+    max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES
+    max_concurrent_per_caller: int = _DEFAULTS.sql_max_concurrent_per_caller
+    max_concurrent: int = _DEFAULTS.sql_max_concurrent
+    max_running: int = _DEFAULTS.sql_max_running
+    low_priority: bool = _DEFAULTS.sql_low_priority
+
+    @classmethod
+    def of(cls, ws: Workspace) -> ConsoleLimits:
+        s = section(ws)
+        return cls(
+            timeout_seconds=s.sql_timeout_seconds,
+            max_result_bytes=s.sql_max_result_bytes,
+            max_memory_bytes=s.sql_max_memory_bytes,
+            max_concurrent_per_caller=s.sql_max_concurrent_per_caller,
+            max_concurrent=s.sql_max_concurrent,
+            max_running=s.sql_max_running,
+            low_priority=s.sql_low_priority,
+        )
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:.3g} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+class _Gate:
+    """The console queries of this process, by caller, from their arrival to the real end of
+    their work (not when their caller stopped waiting for it), and how many execute now."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._deadlines: dict[str, list[float]] = {}
+        self._executing = 0
+
+    def in_flight(self, caller: str | None = None) -> int:
+        """Queries taken and not yet ended (running or waiting for their turn)."""
+        with self._lock:
+            if caller is not None:
+                return len(self._deadlines.get(caller, []))
+            return sum(len(d) for d in self._deadlines.values())
+
+    def enter(self, caller: str, deadline: float, limits: ConsoleLimits) -> Callable[[], None]:
+        """Take a place for a query that must end by `deadline`; RateLimited when the caller
+        or the process already runs as many as allowed. Returns the release."""
+        with self._lock:
+            mine = self._deadlines.get(caller, [])
+            everyone = [d for ds in self._deadlines.values() for d in ds]
+            if len(mine) >= limits.max_concurrent_per_caller:
+                raise RateLimited(
+                    f"you already have {len(mine)} SQL-console queries running or waiting, "
+                    "the most one caller may have at once "
+                    "([analytics] sql_max_concurrent_per_caller): try again when one has ended",
+                    retry_after=_seconds_until(min(mine)),
+                )
+            if len(everyone) >= limits.max_concurrent:
+                raise RateLimited(
+                    f"the server already has {len(everyone)} SQL-console queries running or "
+                    "waiting, the most it takes at once ([analytics] sql_max_concurrent): "
+                    "try again shortly",
+                    retry_after=_seconds_until(min(everyone)),
+                )
+            mine = self._deadlines.setdefault(caller, mine)
+            mine.append(deadline)
+
+        def release() -> None:
+            with self._lock:
+                mine.remove(deadline)
+                if not mine and self._deadlines.get(caller) is mine:
+                    del self._deadlines[caller]
+
+        return release
+
+    def take_turn(self, limits: ConsoleLimits, stopped: threading.Event) -> Callable[[], None]:
+        """Wait until fewer than `max_running` queries execute (or `stopped`); returns the end
+        of the turn."""
+        with self._lock:
+            while self._executing >= limits.max_running:
+                if stopped.is_set():
+                    raise _Stopped
+                self._lock.wait(_POLL_SECONDS)
+            self._executing += 1
+
+        def done() -> None:
+            with self._lock:
+                self._executing -= 1
+                self._lock.notify()
+
+        return done
+
+
+def _seconds_until(deadline: float) -> int:
+    return max(1, math.ceil(deadline - time.monotonic()))
+
+
+GATE = _Gate()
+
+
+class _OneThread:
+    """DuckDB's helper threads belong to the database instance, which in a serving process is
+    the event writer's, and would run a console query at full priority next to ingest. While
+    console queries run on such an instance it keeps to the threads that query it (`SET
+    threads = 1`); the last one to end restores the number it had."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users: dict[str, tuple[int, int]] = {}  # instance -> (queries, threads before)
+
+    @contextmanager
+    def held(self, instance: str, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        with self._lock:
+            users, before = self._users.get(instance, (0, 1))
+            if users == 0:
+                with closing(con.cursor()) as cur:
+                    row = cur.execute("SELECT current_setting('threads')").fetchone()
+                    before = int(row[0]) if row else 1
+                    if before > 1:
+                        cur.execute("SET threads = 1")
+            self._users[instance] = (users + 1, before)
+        try:
+            yield
+        finally:
+            with self._lock:
+                users, before = self._users.pop(instance)
+                if users > 1:
+                    self._users[instance] = (users - 1, before)
+                elif before > 1:
+                    with closing(con.cursor()) as cur:
+                        cur.execute(f"SET threads = {before:d}")
+
+
+ONE_THREAD = _OneThread()
+
+
+def _lowest_cpu_priority() -> None:
+    """Give the calling thread the lowest CPU priority (Linux, where niceness is per thread)."""
+    if sys.platform == "linux":
+        with suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+
+
+# How often the caller looks at the clock and at memory while a query runs.
+_POLL_SECONDS = 0.05
+# Rows per Arrow record batch: the unit in which results are fetched and sized.
+_BATCH_ROWS = 256
+# Values are turned into Python in pieces of about this many Arrow bytes: a stop is seen
+# between pieces, and no single step holds the GIL long (ingest runs in the same process).
+_PIECE_BYTES = 1 << 20
+
+
+def _resident_bytes() -> int:
+    """The process's resident memory now (Linux), else its peak so far."""
+    try:
+        with Path("/proc/self/statm").open("rb") as f:
+            return int(f.read().split()[1]) * _PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _cached_table_bytes(probe: duckdb.DuckDBPyConnection) -> int:
+    """Memory DuckDB holds as cached blocks of stored tables (evictable, not the query's)."""
+    row = probe.execute(
+        "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() WHERE tag = 'BASE_TABLE'"
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Stopped(Exception):
+    pass
+
+
+class _Collector:
+    """Turns Arrow record batches into the answer (JSON-ready rows, JSON or CSV bytes) and
+    counts its bytes as it goes, refusing past `max_bytes`."""
+
+    def __init__(self, columns: list[str], output: str, max_bytes: int) -> None:
+        self.columns = columns
+        self.output = output
+        self.max_bytes = max_bytes
+        self.fetched = 0  # Arrow bytes
+        self.size = 0  # bytes of the answer
+        self.row_count = 0
+        self.rows: list[list[Any]] = []
+        self.parts: list[bytes] = []
+        self._csv_header = to_csv(columns, [])
+        if output == "csv":
+            self._add_bytes(self._csv_header.encode())
+
+    def _add_bytes(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.max_bytes:
+            raise _TooLarge
+        self.parts.append(data)
+
+    def add(self, batch: pa.RecordBatch, stopped: threading.Event) -> None:
+        # The rows as fetched are held to the cap too, before any is converted.
+        self.fetched += batch.nbytes
+        if self.fetched > self.max_bytes:
+            raise _TooLarge
+        # Column by column: repeated column names stay apart.
+        pieces = _Pieces(stopped, self.max_bytes - self.size)
+        values = [pieces.json_ready(column) for column in batch.columns]
+        rows = [list(row) for row in zip(*values, strict=True)]
+        del values
+        if self.output == "csv":
+            self._add_bytes(to_csv(self.columns, rows)[len(self._csv_header) :].encode())
+        else:
+            for row in rows:
+                text = _json_bytes(row)
+                if self.output == "json":
+                    self._add_bytes(text)
+                else:
+                    self.size += len(text) + 1
+                    if self.size > self.max_bytes:
+                        raise _TooLarge
+            if self.output == "rows":
+                self.rows.extend(rows)
+        self.row_count += len(rows)
+
+    def body(self, truncated: bool, limit: int) -> bytes:
+        if self.output == "csv":
+            return b"".join(self.parts)
+        return b"".join(
+            (
+                b'{"columns":',
+                _json_bytes(self.columns),
+                b',"rows":[',
+                b",".join(self.parts),
+                b'],"row_count":',
+                str(self.row_count).encode(),
+                b',"truncated":',
+                b"true" if truncated else b"false",
+                b',"limit":',
+                str(limit).encode(),
+                b"}",
+            )
+        )
+
+
+class _Pieces:
+    """How a batch is converted: in pieces of about `_PIECE_BYTES` of Arrow (a single huge
+    list value too), each a short step: a stop is seen between pieces, no step holds the GIL
+    long (ingest runs in the same process), and the pieces of a large value are counted
+    against the room left under the cap as they are written, so an answer that cannot fit
+    is refused before all of it was converted."""
+
+    def __init__(self, stopped: threading.Event, room: int) -> None:
+        self.stopped = stopped
+        self.room = room
+
+    def json_ready(self, array: pa.Array) -> list[Any]:
+        """The values of `array` as JSON-ready Python."""
+        if self.stopped.is_set():
+            raise _Stopped
+        if array.nbytes <= _PIECE_BYTES or len(array) == 0:
+            return [jsonable(v) for v in array.to_pylist()]
+        if len(array) > 1:
+            step = max(1, len(array) * _PIECE_BYTES // array.nbytes)
+            out: list[Any] = []
+            for start in range(0, len(array), step):
+                out.extend(self._counted(array.slice(start, step)))
+            return out
+        kind = array.type
+        one = array[0]
+        if one.is_valid and (
+            pa.types.is_list(kind)
+            or pa.types.is_large_list(kind)
+            or pa.types.is_fixed_size_list(kind)
+        ):
+            return [self._counted(one.values)]
+        return [jsonable(v) for v in array.to_pylist()]
+
+    def _counted(self, array: pa.Array) -> list[Any]:
+        values = self.json_ready(array)
+        if array.nbytes <= _PIECE_BYTES:
+            self.room -= len(_json_bytes(values))
+            if self.room < 0:
+                raise _TooLarge
+        return values
+
+
+def _json_bytes(value: Any) -> bytes:
+    # As FastAPI's JSONResponse writes it.
+    return json.dumps(
+        value, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=str
+    ).encode()
+
+
+@dataclass(frozen=True)
+class SqlAnswer:
+    """A console query's answer as the API sends it: the JSON or CSV body, made within the
+    console's limits."""
+
+    body: bytes
+    media_type: str
+    row_count: int
+    truncated: bool
+    limit: int
+
+
+class _ConsoleRun:
+    """One console query: its work runs in a thread of its own; the caller waits for it until
+    the deadline and watches the memory the process gains meanwhile."""
+
+    def __init__(
+        self,
+        connect: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
+        query: str,
+        limit: int,
+        output: str,
+        limits: ConsoleLimits,
+        check_tree: bool,
+        shared_instance: str | None,
+    ) -> None:
+        self.connect = connect
+        self.query = query
+        self.limit = limit
+        self.output = output
+        self.limits = limits
+        self.check_tree = check_tree
+        # The event store's path when the query shares the writer's DuckDB instance.
+        self.shared_instance = shared_instance
+        self.stopped = threading.Event()
+        self.started = threading.Event()
+        self.done = threading.Event()
+        self.outcome: tuple[_Collector, bool] | None = None
+        self.error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._probe: duckdb.DuckDBPyConnection | None = None
+        self._baseline: tuple[int, int] | None = None
+
+    # --- the work, in its own thread ---
+
+    def work(self, release: Callable[[], None]) -> None:
+        try:
+            if self.shared_instance is not None and self.limits.low_priority:
+                _lowest_cpu_priority()  # this thread is its own and ends with the query
+            turn_done = GATE.take_turn(self.limits, self.stopped)
+            self.started.set()
+            try:
+                self._work()
+            finally:
+                turn_done()
+        except BaseException as exc:  # handed to the caller
+            self.error = exc
+        finally:
+            release()
+            self.done.set()
+
+    def _work(self) -> None:
+        with self.connect() as con:
+            probe = con.cursor()
+            with self._lock:
+                self._con, self._probe = con, probe
+            try:
+                if self.stopped.is_set():
+                    raise _Stopped
+                if self.check_tree:
+                    check_parse_tree(con, self.query)
+                one_thread: AbstractContextManager[None] = nullcontext()
+                if self.shared_instance is not None and self.limits.low_priority:
+                    one_thread = ONE_THREAD.held(self.shared_instance, con)
+                with one_thread:
+                    self._baseline = (_resident_bytes(), _cached_table_bytes(probe))
+                    self.outcome = self._fetch(con)
+            finally:
+                with self._lock:
+                    self._con = self._probe = None
+                probe.close()
+
+    def _fetch(self, con: duckdb.DuckDBPyConnection) -> tuple[_Collector, bool]:
+        rel = con.sql(self.query)
+        if rel is None:
+            raise SqlConsoleError("the statement returned no rows")
+        collector = _Collector([str(c) for c in rel.columns], self.output, self.max_bytes)
+        # Through Arrow: time zones need no pytz, and repeated column names stay apart.
+        reader = rel.limit(self.limit + 1).to_arrow_reader(_BATCH_ROWS)
+        try:
+            for batch in reader:
+                if self.stopped.is_set():
+                    raise _Stopped
+                room = self.limit - collector.row_count
+                if batch.num_rows > room:
+                    if room > 0:
+                        collector.add(batch.slice(0, room), self.stopped)
+                    return collector, True
+                collector.add(batch, self.stopped)
+        finally:
+            reader.close()
+        return collector, False
+
+    @property
+    def max_bytes(self) -> int:
+        return self.limits.max_result_bytes
+
+    def stop(self) -> None:
+        self.stopped.set()
+        with self._lock:
+            if self._con is not None:
+                self._con.interrupt()
+
+    # --- the caller ---
+
+    def memory_gained(self) -> int:
+        """What the process gained since the query started, less DuckDB's table cache."""
+        with self._lock:
+            if self._baseline is None or self._probe is None:
+                return 0
+            resident, cached = self._baseline
+            try:
+                cached_now = _cached_table_bytes(self._probe)
+            except duckdb.Error:
+                cached_now = cached
+        return _resident_bytes() - resident - max(0, cached_now - cached)
+
+    def wait(self, deadline: float, until_ended: bool = False) -> tuple[_Collector, bool]:
+        """The outcome, or the reason it was stopped. With `until_ended`, return or raise only
+        once the work has ended (its connection is the caller's, who may close it next)."""
+        limits = self.limits
+        try:
+            while not self.done.wait(_POLL_SECONDS):
+                if time.monotonic() >= deadline:
+                    self.stop()
+                    if not self.started.is_set():
+                        raise SqlConsoleError(
+                            f"the query waited {limits.timeout_seconds:g} s for its turn and did "
+                            f"not run: the server runs {limits.max_running} console "
+                            "queries at a time ([analytics] sql_max_running); try again later"
+                        )
+                    raise SqlConsoleError(
+                        f"the query ran longer than {limits.timeout_seconds:g} s and was stopped "
+                        "([analytics] sql_timeout_seconds counts running it, fetching the rows "
+                        "and writing the answer)"
+                    )
+                if self.memory_gained() > limits.max_memory_bytes:
+                    self.stop()
+                    raise SqlConsoleError(
+                        f"the query needed more than {_size(limits.max_memory_bytes)} of memory "
+                        "and was stopped ([analytics] sql_max_memory_bytes): aggregate more or "
+                        "select fewer rows"
+                    )
+        except BaseException:
+            self.stop()
+            if until_ended:
+                self.done.wait()
+            raise
+        if self.error is not None:
+            raise _console_error(self.error, limits) from None
+        assert self.outcome is not None
+        return self.outcome
+
+
+def _console_error(exc: BaseException, limits: ConsoleLimits) -> BaseException:
+    if isinstance(exc, _TooLarge):
+        return SqlConsoleError(
+            f"the result is larger than {_size(limits.max_result_bytes)}, the most the console "
+            "answers ([analytics] sql_max_result_bytes): select fewer rows or columns, or "
+            "aggregate"
+        )
+    if isinstance(exc, duckdb.InterruptException | _Stopped):
+        return SqlConsoleError("the query was stopped")
+    if isinstance(exc, duckdb.Error):
+        return SqlConsoleError(f"the query failed: {_first_line(exc)}")
+    return exc
+
+
+def _run(
+    connect: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
+    query: str,
+    limit: int,
+    output: str,
+    limits: ConsoleLimits,
+    caller: str | None,
+    check_tree: bool,
+    shared_instance: str | None = None,
+    until_ended: bool = False,
+) -> tuple[_Collector, bool]:
+    if limit < 1:
+        raise SqlConsoleError("limit must be at least 1")
+    deadline = time.monotonic() + limits.timeout_seconds
+    release = GATE.enter(caller, deadline, limits) if caller is not None else (lambda: None)
+    run = _ConsoleRun(connect, query, limit, output, limits, check_tree, shared_instance)
+    try:
+        worker = threading.Thread(
+            target=run.work, args=(release,), name="productops-sql-console", daemon=True
+        )
+        worker.start()
+    except BaseException:
+        release()
+        raise
+    return run.wait(deadline, until_ended)
+
+
 def execute_readonly(
     con: duckdb.DuckDBPyConnection,
     query: str,
     limit: int = DEFAULT_LIMIT,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
 ) -> SqlResult:
-    """Run a checked query on `con`, keeping at most `limit` rows."""
-    timer = threading.Timer(timeout_seconds, con.interrupt)
-    timer.daemon = True
-    timer.start()
-    try:
-        rel = con.sql(query)
-        if rel is None:
-            raise SqlConsoleError("the statement returned no rows")
-        columns = [str(c) for c in rel.columns]
-        # Through Arrow: time zones need no pytz, and repeated column names stay apart.
-        table = rel.limit(limit + 1).to_arrow_table()
-        fetched = [list(row) for row in zip(*(c.to_pylist() for c in table.columns), strict=True)]
-    except duckdb.InterruptException:
-        raise SqlConsoleError(
-            f"the query ran longer than {timeout_seconds:g} s and was stopped"
-        ) from None
-    except duckdb.Error as exc:
-        raise SqlConsoleError(f"the query failed: {_first_line(exc)}") from None
-    finally:
-        timer.cancel()
-    truncated = len(fetched) > limit
-    return SqlResult(
-        columns=columns,
-        rows=fetched[:limit],
-        truncated=truncated,
-        limit=limit,
+    """Run a checked query on `con`, keeping at most `limit` rows, within `timeout_seconds`
+    (running, fetching and converting) and `max_result_bytes` (as JSON)."""
+
+    @contextmanager
+    def given() -> Iterator[duckdb.DuckDBPyConnection]:
+        yield con
+
+    limits = ConsoleLimits(timeout_seconds=timeout_seconds, max_result_bytes=max_result_bytes)
+    collector, truncated = _run(
+        given, query, limit, "rows", limits, None, check_tree=False, until_ended=True
     )
+    return SqlResult(collector.columns, collector.rows, truncated, limit)
 
 
-def _first_line(exc: Exception) -> str:
+def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+LOCAL_CALLER = "local"
+
+
+def _limits(ws: Workspace, timeout_seconds: float | None) -> ConsoleLimits:
+    limits = ConsoleLimits.of(ws)
+    if timeout_seconds is not None:
+        limits = replace(limits, timeout_seconds=timeout_seconds)
+    return limits
+
+
+@dataclass(frozen=True)
+class _Target:
+    query: str  # checked
+    connect: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+    caller: str  # as the gate counts it: a key's id is per workspace
+    shared_instance: str | None  # the store, when this process's writer owns it
+
+
+def _target(ws: Workspace, query: str, caller: str) -> _Target:
+    checked = check_query(query)
+    path = events_file(ws)
+    return _Target(
+        query=checked,
+        connect=lambda: console_connection(path),
+        caller=f"{path}#{caller}",
+        shared_instance=str(path.resolve()) if store.has_writer(path) else None,
+    )
 
 
 def run_sql(
     ws: Workspace,
     query: str,
     limit: int = DEFAULT_LIMIT,
-    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    timeout_seconds: float | None = None,
+    caller: str = LOCAL_CALLER,
 ) -> SqlResult:
-    """Run one read-only SELECT over the workspace's events, persons and accounts."""
-    if limit < 1:
-        raise SqlConsoleError("limit must be at least 1")
-    checked = check_query(query)
-    with console_connection(events_file(ws)) as con:
-        check_parse_tree(con, checked)
-        return execute_readonly(con, checked, limit=limit, timeout_seconds=timeout_seconds)
+    """Run one read-only SELECT over the workspace's events, persons and accounts, within the
+    console's limits (`[analytics] sql_*`; `timeout_seconds` overrides the setting)."""
+    t = _target(ws, query, caller)
+    limits = _limits(ws, timeout_seconds)
+    collector, truncated = _run(
+        t.connect, t.query, limit, "rows", limits, t.caller, True, t.shared_instance
+    )
+    return SqlResult(collector.columns, collector.rows, truncated, limit)
+
+
+def answer_sql(
+    ws: Workspace,
+    query: str,
+    limit: int = DEFAULT_LIMIT,
+    output: Literal["json", "csv"] = "json",
+    caller: str = LOCAL_CALLER,
+) -> SqlAnswer:
+    """Like `run_sql`, but the answer the API sends (JSON or CSV bytes), written within the
+    same deadline and size cap as running the query."""
+    t = _target(ws, query, caller)
+    limits = _limits(ws, None)
+    collector, truncated = _run(
+        t.connect, t.query, limit, output, limits, t.caller, True, t.shared_instance
+    )
+    return SqlAnswer(
+        body=collector.body(truncated, limit),
+        media_type="text/csv; charset=utf-8" if output == "csv" else "application/json",
+        row_count=collector.row_count,
+        truncated=truncated,
+        limit=limit,
+    )
