@@ -11,4 +11,5 @@ from __future__ import annotations
 DOMAINS: tuple[str, ...] = (
     "productops.customers",
     "productops.analytics",
+    "productops.portfolio",
 )

@@ -34,6 +34,7 @@ from productops.core import pillars
 from productops.core.clock import utcnow
 from productops.core.db import UTCDateTime, current_revision, load_models, migrate
 from productops.core.errors import BackupError
+from productops.core.secrets import SECRETS_FILE
 from productops.core.settings import SETTINGS_FILE
 from productops.core.workspace import (
     Workspace,
@@ -56,7 +57,7 @@ def _encode(value: Any) -> Any:
 
 def workspace_file_patterns() -> list[str]:
     """The files of a workspace folder a backup copies as they are."""
-    patterns = [SETTINGS_FILE]
+    patterns = [SETTINGS_FILE, SECRETS_FILE]
     for _, storage in pillars.parts("storage"):
         patterns += list(getattr(storage, "FILES", ()))
     return patterns

@@ -27,7 +27,7 @@ from productops.core.auth import Permission
 from productops.core.clock import utcnow
 from productops.core.db import best_effort_write, transaction
 from productops.core.errors import InvalidInput, NotFound, ProductOpsError
-from productops.core.models import Job, JobStatus
+from productops.core.models import Job, JobSchedule, JobStatus
 
 if TYPE_CHECKING:
     from productops.core.workspace import Workspace
@@ -272,6 +272,101 @@ def run_job(workspace: Workspace, job_id: int) -> Job:
         return get_job(s, job_id)
 
 
+# --- schedules: jobs queued again and again ------------------------------------------------
+
+MIN_EVERY_SECONDS = 60
+
+
+def schedule(
+    session: Session,
+    name: str,
+    kind: str,
+    params: dict[str, Any] | None,
+    every: dt.timedelta,
+    *,
+    first_run_at: dt.datetime | None = None,
+    actor: str = "system",
+) -> JobSchedule:
+    """Queue a job of `kind` every `every` (at least a minute), under a unique `name`; calling
+    it again with the same name changes that schedule. The parameters are checked now, as
+    `enqueue` would. A worker queues each run (`enqueue_due`); a run is skipped while the last
+    one is still queued or running."""
+    seconds = int(every.total_seconds())
+    if seconds < MIN_EVERY_SECONDS:
+        raise InvalidInput(f"a schedule runs at most once a minute (asked: every {seconds} s)")
+    checked = job_kind(kind).validate(params).model_dump(mode="json")
+    row = session.scalar(select(JobSchedule).where(JobSchedule.name == name))
+    start = first_run_at or utcnow() + every
+    if row is None:
+        row = JobSchedule(name=name, kind=kind, created_by=actor)
+        session.add(row)
+    row.kind, row.params, row.every_seconds = kind, checked, seconds
+    row.next_run_at, row.enabled = start, True
+    session.flush()
+    audit.record(
+        session, actor, "job.schedule", "job_schedule", row.id, {"name": name, "every": seconds}
+    )
+    return row
+
+
+def unschedule(session: Session, name: str, actor: str = "system") -> bool:
+    """Stop a schedule; returns whether there was one."""
+    row = session.scalar(select(JobSchedule).where(JobSchedule.name == name))
+    if row is None:
+        return False
+    session.delete(row)
+    session.flush()
+    audit.record(session, actor, "job.unschedule", "job_schedule", row.id, {"name": name})
+    return True
+
+
+def get_schedule(session: Session, name: str) -> JobSchedule | None:
+    return session.scalar(select(JobSchedule).where(JobSchedule.name == name))
+
+
+def enqueue_due(workspace: Workspace, now: dt.datetime | None = None) -> list[int]:
+    """Queue a job for every schedule whose time has come; returns the new jobs' ids. Safe
+    with several workers: a schedule is moved on with a compare-and-set, so only one of them
+    queues each run."""
+    now = now or utcnow()
+    with workspace.sessions() as s:
+        due = s.execute(
+            select(JobSchedule.id, JobSchedule.next_run_at).where(
+                JobSchedule.enabled.is_(True), JobSchedule.next_run_at <= now
+            )
+        ).all()
+    queued: list[int] = []
+    for schedule_id, at in due:
+        with transaction(workspace.sessions) as s:
+            row = s.get(JobSchedule, schedule_id)
+            if row is None:
+                continue
+            # The next time is one step past now (runs missed while no worker ran are not
+            # made up), set only if no other worker moved it first.
+            steps = int((now - at).total_seconds() // row.every_seconds) + 1
+            moved = s.execute(
+                update(JobSchedule)
+                .where(JobSchedule.id == schedule_id, JobSchedule.next_run_at == at)
+                .values(next_run_at=at + dt.timedelta(seconds=steps * row.every_seconds))
+            )
+            if not getattr(moved, "rowcount", 0):
+                continue
+            if row.last_job_id is not None:
+                last = s.get(Job, row.last_job_id)
+                if last is not None and last.status in (JobStatus.queued, JobStatus.running):
+                    continue
+            try:
+                job = enqueue(s, row.kind, row.params, created_by=f"schedule:{row.name}")
+            except ProductOpsError:
+                log.exception("schedule %s cannot queue its job", row.name)
+                continue
+            s.execute(
+                update(JobSchedule).where(JobSchedule.id == schedule_id).values(last_job_id=job.id)
+            )
+            queued.append(job.id)
+    return queued
+
+
 def fail_stale_jobs(workspace: Workspace) -> int:
     """Mark running jobs whose worker stopped sending heartbeats as failed."""
     cutoff = utcnow() - STALE_AFTER
@@ -296,6 +391,7 @@ def run_pending(
 ) -> int:
     """Run queued jobs until none is left (or `limit` ran); returns how many ran."""
     worker = worker or worker_name()
+    enqueue_due(workspace)
     ran = 0
     while limit is None or ran < limit:
         job_id = claim_next(workspace, worker, pinned=pinned)

@@ -141,6 +141,24 @@ class Job(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
+class JobSchedule(Base):
+    """A job that is queued again and again: every `every_seconds`, from `next_run_at` on.
+    Any pillar schedules its kinds through `core.jobs.schedule` (syncs, digests)."""
+
+    __tablename__ = "job_schedules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(100))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    every_seconds: Mapped[int] = mapped_column(Integer)
+    next_run_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_job_id: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(200), default="system")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Team(Base):
     """A product team: a group of PMs owning an area of the product."""
 

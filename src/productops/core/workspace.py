@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from productops.core import pillars
 from productops.core.db import make_engine, migrate, session_factory
 from productops.core.errors import WorkspaceError
+from productops.core.secrets import SECRETS_FILE
 from productops.core.settings import SETTINGS_FILE, Settings, load_settings, new_secret_key
 
 # The house's own folder inside a workspace: uploads, caches, the running server's address.
@@ -101,7 +102,7 @@ def write_private(path: Path, text: str) -> None:
 def private_paths(ws: Workspace) -> list[Path]:
     """The workspace files that hold data: the app database (with its WAL files) and each
     pillar's stores."""
-    paths = [ws.path / SETTINGS_FILE]
+    paths = [ws.path / SETTINGS_FILE, ws.path / SECRETS_FILE]
     if not ws.settings.database_url:
         db = ws.settings.sqlite_path
         paths += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
