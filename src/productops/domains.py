@@ -11,5 +11,6 @@ from __future__ import annotations
 DOMAINS: tuple[str, ...] = (
     "productops.customers",
     "productops.analytics",
+    "productops.feedback",
     "productops.portfolio",
 )

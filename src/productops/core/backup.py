@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, text
+from sqlalchemy import Engine, LargeBinary, func, insert, select, text
 
 from productops import __version__
 from productops.core import pillars
@@ -52,6 +52,8 @@ MAX_MANIFEST_BYTES = 1_000_000
 def _encode(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
     return value
 
 
@@ -168,6 +170,8 @@ def _decode_row(table: Any, row: dict[str, Any]) -> dict[str, Any]:
             raise BackupError(f"table {table.name} has no column '{key}' at this revision")
         if value is not None and isinstance(column.type, UTCDateTime):
             value = dt.datetime.fromisoformat(value)
+        elif value is not None and isinstance(column.type, LargeBinary):
+            value = bytes.fromhex(value)  # written as hex by _encode
         out[key] = value
     return out
 
