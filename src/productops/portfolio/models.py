@@ -246,8 +246,8 @@ class Update(Base):
 
 
 class MappingRule(Base):
-    """Imported epics whose label, component, project or Jira parent matches `value` are
-    linked to an initiative or an objective (a link made by hand always wins)."""
+    """Imported epics whose label, component, project, team or Jira parent matches `value`
+    are linked to an initiative, an objective and/or a team (a link made by hand wins)."""
 
     __tablename__ = "portfolio_mapping_rules"
     __table_args__ = (UniqueConstraint("connection_id", "match", "value"),)
@@ -256,7 +256,7 @@ class MappingRule(Base):
     connection_id: Mapped[int | None] = mapped_column(
         ForeignKey("portfolio_connections.id", ondelete="CASCADE")
     )
-    match: Mapped[str] = mapped_column(String(20))  # label | component | project | parent
+    match: Mapped[str] = mapped_column(String(20))  # label | component | project | parent | team
     value: Mapped[str] = mapped_column(String(300))
     initiative_id: Mapped[int | None] = mapped_column(
         ForeignKey("portfolio_initiatives.id", ondelete="CASCADE")
@@ -264,6 +264,7 @@ class MappingRule(Base):
     objective_id: Mapped[int | None] = mapped_column(
         ForeignKey("portfolio_objectives.id", ondelete="CASCADE")
     )
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
     created_by: Mapped[str] = mapped_column(String(200), default="system")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -343,8 +343,15 @@ def upgrade() -> None:
         sa.Column("value", sa.String(length=300), nullable=False),
         sa.Column("initiative_id", sa.Integer(), nullable=True),
         sa.Column("objective_id", sa.Integer(), nullable=True),
+        sa.Column("team_id", sa.Integer(), nullable=True),
         sa.Column("created_by", sa.String(length=200), nullable=False),
         sa.Column("created_at", productops.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["team_id"],
+            ["teams.id"],
+            name=op.f("fk_portfolio_mapping_rules_team_id_teams"),
+            ondelete="CASCADE",
+        ),
         sa.ForeignKeyConstraint(
             ["connection_id"],
             ["portfolio_connections.id"],
