@@ -93,7 +93,8 @@ def generate(path: Path, n_events: int, n_persons: int = 50_000, n_accounts: int
                'bench',
                CASE WHEN r_b < 0.6 THEN '{{"$browser":"Chrome"}}'
                     ELSE '{{"$browser":"Safari"}}' END::JSON,
-               'u-' || p  -- person_id: anon-p is linked to u-p below
+               'u-' || p,  -- person_id: anon-p is linked to u-p below
+               hash('e' || i)
         FROM placed
         """
     )

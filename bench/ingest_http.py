@@ -1,7 +1,7 @@
 """HTTP ingest benchmark: events/s and request latency against a running productops server.
 
     .venv/bin/python bench/ingest_http.py [--segment-events 20000] [--raw-events 100000]
-                                          [--processes 4] [--batch 100]
+                                          [--processes 4] [--batch 100] [--prefill N]
 
 Starts a real server (uvicorn, in its own process, over a fresh temporary workspace) and sends:
 (a) events with the real Segment client (`segment-analytics-python`, its default batches of
@@ -10,6 +10,10 @@ Starts a real server (uvicorn, in its own process, over a fresh temporary worksp
 then checks that every event was stored exactly once. Reference in the same run: the same
 events written straight into the event store through `EventWriter` (no HTTP, no JSON), the
 store's own ceiling. Floor: 5,000 events/s on a 2-core machine.
+
+With `--prefill N` the store already holds N events (a year of them, imported from Parquet)
+before the server starts, and the reference writes into a copy of that store: an event id is
+unique for the life of the store, so each batch is checked against everything stored.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import base64
 import json
 import multiprocessing as mp
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -159,12 +164,38 @@ def run_raw(url: str, key: str, n: int, processes: int, batch: int, run: str) ->
 # --- reference: the store without HTTP -----------------------------------------------------
 
 
-def run_reference(n: int, batch: int, run: str) -> dict[str, Any]:
+def prefill(workspace: Path, n: int, tmp: Path) -> None:
+    """Fill the workspace's store with `n` events spread over 2024 (uuid ids)."""
+    from productops.analytics.ingest.bulk import import_events
+    from productops.core.workspace import open_workspace
+
+    parquet = tmp / "prefill.parquet"
+    with duckdb.connect() as con:
+        con.execute(
+            f"""COPY (
+                SELECT uuid()::VARCHAR AS event_id, 'page_viewed' AS event,
+                       TIMESTAMP '2024-01-01' + to_seconds((i * 3.1536e7 / {n})::BIGINT)
+                           AS timestamp,
+                       'user_' || (hash(i) % 200000)::VARCHAR AS user_id
+                FROM range({n}) t(i)
+            ) TO '{parquet}' (FORMAT parquet)"""
+        )
+    ws = open_workspace(workspace)
+    try:
+        import_events(ws, parquet)
+    finally:
+        ws.close()
+    parquet.unlink()
+
+
+def run_reference(n: int, batch: int, run: str, prefilled: Path | None) -> dict[str, Any]:
     import datetime as dt
 
     from productops.analytics import ingest, store
 
     with tempfile.TemporaryDirectory() as tmp:
+        if prefilled is not None:
+            shutil.copy(prefilled, Path(tmp) / "events.duckdb")
         writer = store.EventWriter(Path(tmp) / "events.duckdb")
         now = dt.datetime(2025, 3, 1, 12, 0)
         batches = [
@@ -188,6 +219,7 @@ def main() -> None:
     parser.add_argument("--raw-events", type=int, default=100_000)
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--prefill", type=int, default=0, help="events stored beforehand")
     parser.add_argument("--serve", nargs=2, metavar=("WORKSPACE", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -205,6 +237,13 @@ def main() -> None:
             key = auth.create_api_key(s, "bench", "ingest", actor="bench").secret
         events_path = events_file(ws)
         ws.close()
+        reference_store: Path | None = None
+        if args.prefill:
+            started = time.perf_counter()
+            prefill(Path(tmp) / "ws", args.prefill, Path(tmp))
+            reference_store = Path(tmp) / "reference.duckdb"
+            shutil.copy(events_path, reference_store)
+            print(f"prefilled {args.prefill:,} events in {time.perf_counter() - started:.1f} s")
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         server = subprocess.Popen(
@@ -239,12 +278,15 @@ def main() -> None:
             for prefix in ("seg", "raw")
         }
         con.close()
-    ref = run_reference(args.raw_events, args.batch, f"ref-{run}")
+        ref = run_reference(args.raw_events, args.batch, f"ref-{run}", reference_store)
 
     def rate(r: dict[str, Any]) -> float:
         return float(r["events"] / r["seconds"])
 
-    print(f"HTTP ingest on {os.cpu_count()} cores, batches of {args.batch} events")
+    print(
+        f"HTTP ingest on {os.cpu_count()} cores, batches of {args.batch} events, "
+        f"{args.prefill:,} events stored beforehand"
+    )
     print(
         f"  (a) Segment client:   {seg['events']:>9,} events in {seg['seconds']:6.2f} s "
         f"= {rate(seg):>9,.0f} events/s, p95 request {seg['p95_ms']:.1f} ms "

@@ -88,7 +88,7 @@ IDENTITIES = [
 def write_story(path: Path) -> None:
     con = store.connect(path)
     try:
-        store.append_arrow(con, store.events_to_arrow(STORY), windowed=False)
+        store.append_arrow(con, store.events_to_arrow(STORY))
         for update in IDENTITIES:
             store.apply_identity(con, update)
     finally:

@@ -154,7 +154,7 @@ EVENTS = [
 def _write_events(path: Path) -> None:
     con = store.connect(path)
     try:
-        store.append_arrow(con, store.events_to_arrow(EVENTS), windowed=False)
+        store.append_arrow(con, store.events_to_arrow(EVENTS))
         now = at(1, 0)
         store.upsert_account(con, "acme", {"plan": "pro", "segment": "smb"}, now)
         store.upsert_account(con, "beta", {"plan": "free"}, now)

@@ -46,7 +46,7 @@ def _fill(ws: Workspace) -> None:
             )
     con = store.connect(events_file(ws))
     try:
-        store.append_arrow(con, store.events_to_arrow(events), windowed=False)
+        store.append_arrow(con, store.events_to_arrow(events))
         now = dt.datetime(2026, 11, 1)
         for a in range(5):
             store.upsert_account(con, f"a{a}", {"plan": ["free", "growth"][a % 2]}, now)

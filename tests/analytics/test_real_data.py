@@ -60,7 +60,7 @@ def _load(path: Path, events: pa.Table, persons_sql: str | None = None) -> None:
     con = store.connect(path)
     try:
         con.execute("BEGIN")
-        store.append_arrow(con, events, windowed=False)
+        store.append_arrow(con, events)
         if persons_sql:
             con.execute(f"INSERT INTO persons {persons_sql}")
         con.execute("COMMIT")

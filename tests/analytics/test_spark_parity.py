@@ -118,7 +118,7 @@ def duck(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     path: Path = tmp_path_factory.mktemp("parity") / "events.duckdb"
     events, identities = synthetic_events()
     con = store.connect(path)
-    store.append_arrow(con, store.events_to_arrow(events), windowed=False)
+    store.append_arrow(con, store.events_to_arrow(events))
     for update in identities:
         store.apply_identity(con, update)
     con.close()

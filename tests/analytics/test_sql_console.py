@@ -70,7 +70,6 @@ def fill(ws: Workspace) -> None:
                     _event(4, '=HYPERLINK("http://evil")', "ben"),
                 ]
             ),
-            windowed=False,
         )
         store.upsert_account(con, "acme", {"plan": "pro"}, T0)
         store.upsert_person(con, "ana", {"country": "DE"}, "acme", T0)

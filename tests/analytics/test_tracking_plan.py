@@ -73,7 +73,7 @@ def ev(
 def put(ws: Workspace, events: list[store.Event]) -> None:
     con = store.connect(events_file(ws))
     try:
-        store.append_arrow(con, store.events_to_arrow(events), windowed=False)
+        store.append_arrow(con, store.events_to_arrow(events))
     finally:
         con.close()
 
@@ -427,7 +427,7 @@ def _agreement(con: Any, plan: tp.TrackingPlan, values: list[Any]) -> None:
     names = [p.name for p in plan.events["e"].properties]
     events = [ev("e", dict.fromkeys(names, v)) for v in values]
     con.execute("DELETE FROM events")
-    store.append_arrow(con, store.events_to_arrow(events), windowed=False)
+    store.append_arrow(con, store.events_to_arrow(events))
     expected = Counter(
         (v.event, v.property, v.kind.value) for e in events for v in tp.check_event(plan, e)
     )

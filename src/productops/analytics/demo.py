@@ -163,15 +163,15 @@ def _write_events(
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(
-            """
-            INSERT INTO events
+            f"""
+            INSERT INTO events ({", ".join(store.STORED_COLUMNS)})
             SELECT 'demo-' || e.n, nm.event, 'track', e.ts, e.ts + INTERVAL 2 SECOND,
                    p.person_id, p.person_id, NULL, p.account_id,
                    CASE WHEN e.n % 3 = 0 THEN 'posthog' ELSE 'segment' END,
                    json_object('plan', p.plan,
                                'platform', CASE WHEN nm.event = 'Mobile Session' THEN 'ios'
                                                 ELSE 'web' END),
-                   p.person_id
+                   p.person_id, hash('demo-' || e.n)
             FROM demo_events e JOIN demo_people p USING (idx) JOIN demo_names nm USING (code)
             """
         )
@@ -234,7 +234,7 @@ def _signup_journeys(
         )
         identities.append((anon, person_id, signed_up))
     if out:
-        store.append_arrow(con, store.events_to_arrow(out), windowed=False)
+        store.append_arrow(con, store.events_to_arrow(out))
     if identities:
         con.register(
             "demo_ids",
@@ -359,7 +359,7 @@ def make_catalog(ctx: DemoContext) -> dict[str, Any]:
             )
         )
     with store.bulk(events_file(ws)) as con:
-        store.append_arrow(con, store.events_to_arrow(drift), windowed=False)
+        store.append_arrow(con, store.events_to_arrow(drift))
     ctx.progress(400, None, "Counting the tracking plan's checks")
     from productops.analytics.tracking import counts
 

@@ -31,6 +31,13 @@ class Section(PillarSection):
         description="YAML file (relative to the workspace) mapping the warehouse's tables "
         "and columns; see docs/scale.md.",
     )
+    import_memory_limit: str = Field(
+        default="1GB",
+        pattern=r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$",
+        description="Memory the event store may use while a file is imported (DuckDB's "
+        "`memory_limit`, e.g. 1GB); beyond it the import spills to a temporary folder next "
+        "to the store, so a file of any size imports in bounded memory.",
+    )
     sql_timeout_seconds: float = Field(
         default=30.0,
         gt=0,

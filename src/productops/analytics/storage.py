@@ -115,8 +115,17 @@ def restore(ws: Workspace, folder: Path, info: dict[str, Any]) -> None:
             parquet = pq.ParquetFile(source)
             for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
                 con.register("restore_batch", pa.Table.from_batches([batch]))
+                select = "SELECT * FROM restore_batch"
+                if table == "events":
+                    # This DuckDB's hash of each id (the archive's may come from another
+                    # version, or from before the column existed).
+                    select = (
+                        "SELECT * EXCLUDE (id_hash), hash(event_id) AS id_hash FROM restore_batch"
+                        if "id_hash" in batch.schema.names
+                        else "SELECT *, hash(event_id) AS id_hash FROM restore_batch"
+                    )
                 try:
-                    con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM restore_batch')
+                    con.execute(f'INSERT INTO "{table}" BY NAME {select}')
                 except duckdb.Error as exc:
                     raise BackupError(f"event-store table '{table}': {exc}") from exc
                 finally:

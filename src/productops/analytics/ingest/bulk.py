@@ -62,7 +62,7 @@ from productops.analytics.ingest.service import (
     normalise_record,
     parse_json,
 )
-from productops.analytics.settings import events_file
+from productops.analytics.settings import events_file, section
 from productops.core.clock import naive_utc, utcnow
 from productops.core.errors import ProductOpsError
 
@@ -183,7 +183,8 @@ def import_events(
         raise ImportFileError(f"{path}: no such file")
     fmt = detect_format(path) if format == "auto" else format
     started = time.perf_counter()
-    with store.bulk(events_file(ws)) as con:
+    limit = section(ws).import_memory_limit.strip()
+    with store.bulk(events_file(ws)) as con, _memory_limit(con, limit):
         con.execute("SET SESSION TimeZone = 'UTC'")
         if fmt == "jsonl":
             try:
@@ -200,6 +201,22 @@ def import_events(
                 )
     file = str(path) if display_name is None else display_name
     return dataclasses.replace(result, file=file, seconds=time.perf_counter() - started)
+
+
+@contextmanager
+def _memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
+    """Hold the store to `limit` (`[analytics] import_memory_limit`) while importing: DuckDB
+    spills joins, windows and aggregates to a folder next to the store beyond it. The limit
+    belongs to the database instance (in a serving process, its other queries share it for
+    the import's duration)."""
+    row = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    previous = str(row[0]) if row else None
+    con.execute(f"SET memory_limit = '{limit}'")  # the setting's pattern admits no quote
+    try:
+        yield
+    finally:
+        if previous:
+            con.execute(f"SET memory_limit = '{previous}'")
 
 
 # --- the transaction -----------------------------------------------------------------------
@@ -221,20 +238,48 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def _insert_new(src: str, properties: str, checked: bool, repeats: bool) -> str:
-    """Insert the rows of relation `src` (columns as in `events`) whose id is new: only the
-    valid ones when `checked` (it has a `problem` column), and the earliest of repeated ids
-    when the file has `repeats` (a window over every row, so only when needed)."""
+def _insert_new(src: str, properties: str, checked: bool, repeats: bool, fresh: bool) -> str:
+    """Insert the rows of relation `src` (columns as in `events`) whose id was never stored:
+    only the valid ones when `checked` (it has a `problem` column), and the earliest of
+    repeated ids when the file has `repeats` (a window over every row, so only when needed).
+    A `fresh` store (no events yet) needs no look at what is stored."""
+    never_stored = (
+        "true"
+        if fresh
+        else """NOT EXISTS (
+            SELECT 1 FROM events e
+            WHERE e.id_hash = hash(s.event_id) AND e.event_id = s.event_id
+          )"""
+    )
     return f"""
-    INSERT INTO events
+    INSERT INTO events ({", ".join(store.STORED_COLUMNS)})
     SELECT s.event_id, s.event, s.type, s.ts, s.received_at, s.distinct_id, s.user_id,
            s.anonymous_id, s.account_id, s.source, {properties},
-           COALESCE(i.person_id, s.distinct_id)
+           COALESCE(i.person_id, s.distinct_id), hash(s.event_id)
     FROM {src} AS s LEFT JOIN identities i ON i.distinct_id = s.distinct_id
-    WHERE {"s.problem IS NULL AND" if checked else ""}
-          NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id)
+    WHERE {"s.problem IS NULL AND" if checked else ""} {never_stored}
     {"QUALIFY row_number() OVER (PARTITION BY s.event_id ORDER BY s.ts) = 1" if repeats else ""}
     """
+
+
+def _numbered(relation: str) -> str:
+    """`relation` (with a boolean `derived`: the id was made from the row's content) with the
+    second, third … copy of the same derived id numbered `#2`, `#3` …: two identical rows are
+    two events, and importing the file again still adds nothing."""
+    return f"""(
+        SELECT * EXCLUDE (copy_no, derived)
+                 REPLACE (CASE WHEN copy_no > 1 THEN event_id || '#' || copy_no
+                               ELSE event_id END AS event_id)
+        FROM (
+            SELECT *, CASE WHEN derived
+                           THEN row_number() OVER (PARTITION BY derived, event_id) END AS copy_no
+            FROM {relation}
+        )
+    )"""
+
+
+def _without_derived(relation: str) -> str:
+    return f"(SELECT * EXCLUDE (derived) FROM {relation})"
 
 
 @dataclass(frozen=True)
@@ -242,15 +287,20 @@ class _Census:
     rows: int
     bad: int
     ids: int  # rows with an id of their own (the others get one derived from their content)
-    distinct_ids: int
+    distinct_ids: int  # of their hashes (a collision only costs the check for repeats)
     identity_rows: int
     first: dt.datetime | None = None
     last: dt.datetime | None = None
 
     @property
     def repeats(self) -> bool:
-        """Whether ids may repeat within the file (derived ids always may)."""
-        return self.ids < self.rows or self.distinct_ids < self.ids
+        """Whether ids of the file's own may repeat within it (derived ids are numbered)."""
+        return self.distinct_ids < self.ids
+
+    @property
+    def derived(self) -> bool:
+        """Whether some rows have no id of their own."""
+        return self.ids < self.rows
 
 
 def _census(
@@ -261,7 +311,8 @@ def _census(
         progress(0, None, "checking")
     row = con.execute(
         f"""
-        SELECT count(*), count({problem}), count(raw_event_id), count(DISTINCT raw_event_id),
+        SELECT count(*), count({problem}), count(raw_event_id),
+               count(DISTINCT hash(raw_event_id)) FILTER (WHERE raw_event_id IS NOT NULL),
                count(*) FILTER (WHERE type IN ('identify', 'alias', 'group')),
                min(ts), max(ts)
         FROM {inner}
@@ -360,7 +411,7 @@ _STAGING_DDL = """
 CREATE OR REPLACE TEMP TABLE import_staging (
     event_id VARCHAR, event VARCHAR, type VARCHAR, ts TIMESTAMP, received_at TIMESTAMP,
     distinct_id VARCHAR, user_id VARCHAR, anonymous_id VARCHAR, account_id VARCHAR,
-    source VARCHAR, properties VARCHAR, problem VARCHAR
+    source VARCHAR, properties VARCHAR, problem VARCHAR, derived BOOLEAN
 )
 """
 
@@ -381,6 +432,7 @@ def _import_jsonl(
         if pending:
             batch = store.events_to_arrow(pending)
             batch = batch.append_column("problem", pa.nulls(batch.num_rows, pa.string()))
+            batch = batch.append_column("derived", pa.array([e.derived for e in pending]))
             con.register("import_chunk", batch)
             try:
                 con.execute("INSERT INTO import_staging SELECT * FROM import_chunk")
@@ -425,7 +477,13 @@ def _import_jsonl(
         before = _count(con, "SELECT count(*) FROM events")
         _run_with_progress(
             con,
-            _insert_new("import_staging", "CAST(properties AS JSON)", checked=False, repeats=True),
+            _insert_new(
+                _numbered("import_staging"),
+                "CAST(properties AS JSON)",
+                checked=False,
+                repeats=True,
+                fresh=before == 0,
+            ),
             progress,
             rows,
             "storing",
@@ -701,13 +759,16 @@ def _import_table(
         ELSE problem_props
     END"""
     columns_sql = f"""{event_id_sql} AS event_id, event, type, ts, received_at,
-               distinct_id, user_id, anonymous_id, account_id, source, properties"""
-    checked = f"(SELECT {columns_sql}, {problem_sql} AS problem FROM {inner})"
-    # When every row is valid the insert need not evaluate the checks a second time.
-    clean = f"(SELECT {columns_sql} FROM {inner})"
+               distinct_id, user_id, anonymous_id, account_id, source, properties,
+               raw_event_id IS NULL AS derived"""
     try:
         with _transaction(con):
             census = _census(con, inner, problem_sql, progress)
+            # In file order (row numbers for the problems found); as stored: rows without an
+            # id of their own numbered when identical, else without the `derived` flag.
+            checked = f"(SELECT {columns_sql}, {problem_sql} AS problem FROM {inner})"
+            clean = f"(SELECT {columns_sql} FROM {inner})"
+            number = _numbered if census.derived else _without_derived
             problems: list[RowProblem] = []
             if census.bad:
                 problems = _find_problems(con, checked, MAX_PROBLEMS_KEPT if skip else 1)
@@ -715,11 +776,13 @@ def _import_table(
                     first = problems[0]
                     raise ImportRowError(file, first.row, first.reason, more=census.bad - 1)
             before = _count(con, "SELECT count(*) FROM events")
+            # When every row is valid the insert need not evaluate the checks a second time.
             insert = _insert_new(
-                checked if census.bad else clean,
+                number(checked if census.bad else clean),
                 "properties",
                 checked=census.bad > 0,
                 repeats=census.repeats,
+                fresh=before == 0,
             )
             _run_with_progress(con, insert, progress, census.rows, "storing")
             stored = _count(con, "SELECT count(*) FROM events") - before

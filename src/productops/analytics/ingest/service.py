@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from productops.analytics.settings import events_file
-from productops.analytics.store import Event, IdentityUpdate, writer_for
+from productops.analytics.store import Event, IdentityUpdate, number_copies, writer_for
 from productops.core.clock import naive_utc, utcnow
 from productops.core.errors import ProductOpsError
 
@@ -282,6 +282,7 @@ def normalise_segment(
         out.events.append(event)
         if identity is not None:
             out.identities.append(identity)
+    out.events = number_copies(out.events)
     return out
 
 
@@ -327,7 +328,8 @@ def segment_event(
         msg.get("sentAt", batch_sent_at),
         received_at,
     )
-    event_id = _id(msg, "messageId") or derived_event_id(msg)
+    own_id = _id(msg, "messageId")
+    event_id = own_id or derived_event_id(msg)
     properties: dict[str, Any]
     identity: IdentityUpdate | None = None
     account_id = _id(context, "groupId", strict=False)
@@ -386,6 +388,7 @@ def segment_event(
         properties.setdefault("$context", context)
     event = Event(
         event_id=event_id,
+        derived=own_id is None,
         event=event_name,
         type=kind,
         ts=ts,
@@ -444,6 +447,7 @@ def normalise_posthog(
             continue
         out.events.append(event)
         out.identities.extend(identities)
+    out.events = number_copies(out.events)
     return out
 
 
@@ -524,15 +528,12 @@ def posthog_event(
         ts = _shifted(received_at, -float(offset) / 1000)
     else:
         ts = event_time(raw_time, msg.get("sent_at", batch_sent_at) if skew else None, received_at)
-    event_id = (
-        _id(msg, "uuid")
-        or (
-            (_id(msg, "event_id") or _id(msg, "message_id") or _id(msg, "insert_id"))
-            if flat
-            else None
-        )
-        or derived_event_id(msg)
+    own_id = _id(msg, "uuid") or (
+        (_id(msg, "event_id") or _id(msg, "message_id") or _id(msg, "insert_id"))
+        if flat
+        else None
     )
+    event_id = own_id or derived_event_id(msg)
     for key in ("$set", "$set_once"):
         value = msg.get(key)
         if value is not None:
@@ -602,6 +603,7 @@ def posthog_event(
         )
     event = Event(
         event_id=event_id,
+        derived=own_id is None,
         event=event_name,
         type=kind,
         ts=ts,

@@ -2,9 +2,9 @@
 
 Tables (the SQL console and every analysis see the same names):
 
-- `events`: one row per event, deduplicated on `event_id` (Segment `messageId`, PostHog
-  `uuid`). `ts` is UTC event time after clock-skew correction; `distinct_id` is the user id
-  when known, else the anonymous id.
+- `events`: one row per event, each `event_id` (Segment `messageId`, PostHog `uuid`) stored
+  once for the life of the store. `ts` is UTC event time after clock-skew correction;
+  `distinct_id` is the user id when known, else the anonymous id.
 - `identities`: `distinct_id` → `person_id`, written by identify/alias, so an anonymous visit
   and the sign-up after it count as one person (retroactively, at query time).
 - `persons`, `accounts`: profiles with `properties` (traits) used as dimensions.
@@ -34,16 +34,20 @@ from productops.analytics.store.schema import (
     READ_ONLY_CONFIG,
     SCHEMA,
     SCHEMA_VERSION,
+    STORED_COLUMNS,
     VIEWS,
     AppendResult,
     Event,
     EventStoreError,
     IdentityUpdate,
     connect,
+    number_copies,
 )
 from productops.analytics.store.writer import (
     AlsoInTransaction,
+    Appended,
     EventWriter,
+    IdIndex,
     append_arrow,
     append_arrow_ids,
     bulk,
@@ -68,12 +72,15 @@ __all__ = [
     "READ_ONLY_CONFIG",
     "SCHEMA",
     "SCHEMA_VERSION",
+    "STORED_COLUMNS",
     "VIEWS",
     "AlsoInTransaction",
     "AppendResult",
+    "Appended",
     "Event",
     "EventStoreError",
     "EventWriter",
+    "IdIndex",
     "IdentityUpdate",
     "append_arrow",
     "append_arrow_ids",
@@ -88,6 +95,7 @@ __all__ = [
     "import_dir",
     "iter_chunks",
     "mark_dirty",
+    "number_copies",
     "reader",
     "rebuild_profiles",
     "refresh_account",

@@ -5,7 +5,7 @@ date when it is writable)."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from productops.core.errors import ProductOpsError
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 
 DDL = """
 CREATE TABLE IF NOT EXISTS productops_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS events (
     account_id   VARCHAR,
     source       VARCHAR   NOT NULL,
     properties   JSON,
-    person_id    VARCHAR   NOT NULL
+    person_id    VARCHAR   NOT NULL,
+    id_hash      UBIGINT   NOT NULL
 );
 CREATE TABLE IF NOT EXISTS identities (
     distinct_id VARCHAR PRIMARY KEY,
@@ -120,9 +121,13 @@ CREATE TABLE IF NOT EXISTS quarantine (
 # `person_id` is written with each event (its identity as known then) and rewritten when an
 # identify or alias links its id to a person, so analyses need no join; the view keeps the
 # name every analysis and the SQL console use.
+# `id_hash` is DuckDB's `hash(event_id)`: what the exactly-once check compares first (8 bytes
+# an event, where the ids themselves are ~36), confirmed on `event_id` itself. `hash` is not
+# promised stable across DuckDB versions, so the store remembers the hash of a probe string
+# and recomputes the column when it changes (see `_check_id_hash`).
 VIEWS = """
 CREATE OR REPLACE VIEW events_resolved AS
-    SELECT * FROM events;
+    SELECT * EXCLUDE (id_hash) FROM events;
 """
 # The whole schema, for a fresh (e.g. empty in-memory) store.
 SCHEMA = DDL + VIEWS
@@ -140,6 +145,8 @@ EVENT_COLUMNS = (
     "source",
     "properties",
 )
+# Every column of `events`, in the order inserts name them.
+STORED_COLUMNS = (*EVENT_COLUMNS, "person_id", "id_hash")
 ARROW_SCHEMA = pa.schema(
     [
         ("event_id", pa.string()),
@@ -155,9 +162,13 @@ ARROW_SCHEMA = pa.schema(
         ("properties", pa.string()),
     ]
 )
-# Resends of a batch carry the same original timestamp (give or take clock skew), so the
-# duplicate check only needs to look at events near the batch's time range.
+# An event id is unique for the life of the store. Resends of a batch usually carry the same
+# original timestamp (give or take clock skew), so the writer confirms a suspected duplicate
+# among the events near the batch's time range first, and reads the whole store only for the
+# ids it did not find there (see `EventWriter`).
 DEDUP_WINDOW = dt.timedelta(days=2)
+# The probe whose hash the store remembers (`productops_meta.id_hash_probe`).
+HASH_PROBE = "productops event id"
 
 
 class EventStoreError(ProductOpsError):
@@ -179,6 +190,9 @@ class Event:
     account_id: str | None = None
     source: str = "api"
     properties: dict[str, Any] = field(default_factory=dict)
+    # The id was made from the event's content (it came without one): repeats of it in one
+    # batch or file are numbered rather than taken for resends (see `number_copies`).
+    derived: bool = False
 
 
 @dataclass(frozen=True)
@@ -226,6 +240,7 @@ def connect(
         split = _split_profiles(con)
         con.execute(DDL)
         _add_person_id(con)
+        _check_id_hash(con)
         if split:
             from productops.analytics.store.profiles import rebuild_profiles
 
@@ -267,3 +282,43 @@ def _add_person_id(con: duckdb.DuckDBPyConnection) -> None:
         "distinct_id)"
     )
     con.execute("ALTER TABLE events ALTER COLUMN person_id SET NOT NULL")
+
+
+def _check_id_hash(con: duckdb.DuckDBPyConnection) -> None:
+    """Give stores made before `events.id_hash` the column, and recompute it when this
+    DuckDB hashes differently from the one that wrote it."""
+    columns = {r[0] for r in con.execute("DESCRIBE events").fetchall()}
+    probe = con.execute("SELECT CAST(hash(?) AS VARCHAR)", [HASH_PROBE]).fetchone()
+    assert probe is not None
+    stored = con.execute(
+        "SELECT value FROM productops_meta WHERE key = 'id_hash_probe'"
+    ).fetchone()
+    if "id_hash" not in columns:
+        con.execute("ALTER TABLE events ADD COLUMN id_hash UBIGINT")
+        con.execute("UPDATE events SET id_hash = hash(event_id)")
+        con.execute("ALTER TABLE events ALTER COLUMN id_hash SET NOT NULL")
+    elif stored is not None and stored[0] != probe[0]:
+        con.execute("UPDATE events SET id_hash = hash(event_id)")
+    if stored is None or stored[0] != probe[0]:
+        con.execute(
+            "INSERT INTO productops_meta VALUES ('id_hash_probe', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [probe[0]],
+        )
+
+
+def number_copies(events: list[Event]) -> list[Event]:
+    """The second, third … event with the same derived id (an identical event sent without
+    an id) numbered `#2`, `#3` …: two identical clicks are two events, while sending the same
+    batch again still adds nothing. Ids the sender chose are left alone (a repeat of one is a
+    resend)."""
+    seen: dict[str, int] = {}
+    out: list[Event] = []
+    for e in events:
+        if e.derived:
+            copy = seen.get(e.event_id, 0) + 1
+            seen[e.event_id] = copy
+            if copy > 1:
+                e = replace(e, event_id=f"{e.event_id}#{copy}")
+        out.append(e)
+    return out

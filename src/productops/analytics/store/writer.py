@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from productops.analytics.store.identities import apply_identity
@@ -22,6 +23,7 @@ from productops.analytics.store.schema import (
     DEDUP_WINDOW,
     EVENT_COLUMNS,
     READ_ONLY_CONFIG,
+    STORED_COLUMNS,
     AppendResult,
     Event,
     EventStoreError,
@@ -47,56 +49,168 @@ def events_to_arrow(events: Sequence[Event]) -> pa.Table:
     return pa.table(cols, schema=ARROW_SCHEMA)
 
 
-def append_arrow(con: duckdb.DuckDBPyConnection, batch: pa.Table, windowed: bool = True) -> int:
-    """Insert the events of `batch` whose event_id is new; returns how many were inserted.
+def append_arrow(
+    con: duckdb.DuckDBPyConnection, batch: pa.Table, index: IdIndex | None = None
+) -> int:
+    """Insert the events of `batch` whose event_id was never stored; returns how many were
+    inserted. Duplicates inside the batch keep their first occurrence.
 
-    Duplicates inside the batch keep their first occurrence. With `windowed`, the check
-    against stored events only reads events near the batch's time range (cheap for live
-    ingest); bulk imports of old data pass `windowed=False`.
+    With an `index` of the stored ids (the writer's), only ids it knows are looked up in the
+    store; without one, the batch is checked against every stored event.
     """
-    return len(append_arrow_ids(con, batch, windowed))
+    return len(append_arrow_ids(con, batch, index).ids)
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What `append_arrow_ids` inserted: the ids, and their hashes for an `IdIndex`."""
+
+    ids: list[str]
+    hashes: np.ndarray[Any, np.dtype[np.uint64]]
+
+
+_INSERT = f"""
+INSERT INTO events ({", ".join(STORED_COLUMNS)})
+SELECT event_id, event, type, ts, received_at, b.distinct_id, user_id, anonymous_id,
+       account_id, source, properties::JSON, COALESCE(i.person_id, b.distinct_id),
+       hash(event_id)
+FROM (
+    SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY _seq) AS n
+    FROM incoming_batch
+) b LEFT JOIN identities i ON i.distinct_id = b.distinct_id
+WHERE n = 1 AND {{new}}
+RETURNING event_id, id_hash
+"""
+# Exact, against every stored event (reads `id_hash` and `event_id` of the whole store).
+_NEVER_STORED = """NOT EXISTS (
+    SELECT 1 FROM events e WHERE e.id_hash = hash(b.event_id) AND e.event_id = b.event_id
+)"""
 
 
 def append_arrow_ids(
-    con: duckdb.DuckDBPyConnection, batch: pa.Table, windowed: bool = True
-) -> list[str]:
-    """Like `append_arrow`, but returns the event ids that were inserted."""
+    con: duckdb.DuckDBPyConnection, batch: pa.Table, index: IdIndex | None = None
+) -> Appended:
+    """Like `append_arrow`, but returns the event ids that were inserted (and their hashes)."""
     if batch.num_rows == 0:
-        return []
+        return Appended([], np.empty(0, np.uint64))
     batch = batch.append_column("_seq", pa.array(range(batch.num_rows), pa.int64()))
     con.register("incoming_batch", batch)
     try:
-        where = ""
-        params: list[Any] = []
-        if windowed:
-            where = "AND e.ts BETWEEN ? AND ?"
-            lo, hi = con.execute("SELECT min(ts), max(ts) FROM incoming_batch").fetchone() or (
-                None,
-                None,
-            )
-            params = [lo - DEDUP_WINDOW, hi + DEDUP_WINDOW]
-        rows = con.execute(
-            f"""
-            INSERT INTO events
-            SELECT event_id, event, type, ts, received_at, b.distinct_id, user_id,
-                   anonymous_id, account_id, source, properties::JSON,
-                   COALESCE(i.person_id, b.distinct_id)
-            FROM (
-                SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY _seq) AS n
-                FROM incoming_batch
-            ) b LEFT JOIN identities i ON i.distinct_id = b.distinct_id
-            WHERE n = 1 AND NOT EXISTS (
-                SELECT 1 FROM events e WHERE e.event_id = b.event_id {where}
-            )
-            RETURNING event_id
-            """,
-            params,
-        ).fetchall()
+        if index is None:
+            if _is_empty(con):
+                rows = con.execute(_INSERT.format(new="true")).fetchall()
+            else:
+                rows = con.execute(_INSERT.format(new=_NEVER_STORED)).fetchall()
+        else:
+            stored = _stored_among(con, index.suspects(con, batch))
+            rows = con.execute(
+                _INSERT.format(new="b.event_id NOT IN (SELECT unnest(?::VARCHAR[]))"), [stored]
+            ).fetchall()
         if rows:
             mark_dirty(con, "incoming_batch")
-        return [r[0] for r in rows]
+        return Appended([r[0] for r in rows], np.fromiter((r[1] for r in rows), np.uint64))
     finally:
         con.unregister("incoming_batch")
+
+
+def _is_empty(con: duckdb.DuckDBPyConnection) -> bool:
+    return con.execute("SELECT count(*) FROM events").fetchone() == (0,)
+
+
+def _stored_among(con: duckdb.DuckDBPyConnection, suspects: pa.Table) -> list[str]:
+    """Which of the suspected ids (`event_id`, `ts` of the batch's events whose id hash the
+    store holds) are stored: first among the events near their times, then, for the rest,
+    in the whole store."""
+    if suspects.num_rows == 0:
+        return []
+    con.register("suspects", suspects)
+    try:
+        lo, hi = con.execute("SELECT min(ts), max(ts) FROM suspects").fetchone() or (None, None)
+        found = {
+            r[0]
+            for r in con.execute(
+                """SELECT DISTINCT e.event_id FROM events e SEMI JOIN suspects s
+                   ON e.id_hash = hash(s.event_id) AND e.event_id = s.event_id
+                   WHERE e.ts BETWEEN ? AND ?""",
+                [lo - DEDUP_WINDOW, hi + DEDUP_WINDOW],
+            ).fetchall()
+        }
+        rest = [i for i in suspects.column("event_id").to_pylist() if i not in found]
+        if rest:
+            found.update(
+                r[0]
+                for r in con.execute(
+                    """SELECT DISTINCT e.event_id FROM events e
+                       WHERE e.id_hash IN (SELECT hash(x) FROM unnest(?::VARCHAR[]) t(x))
+                         AND e.event_id IN (SELECT unnest(?::VARCHAR[]))""",
+                    [rest, rest],
+                ).fetchall()
+            )
+        return sorted(found)
+    finally:
+        con.unregister("suspects")
+
+
+class IdIndex:
+    """The `id_hash` of every stored event, in memory (8 bytes an event), so that the writer
+    looks up in the store only the ids whose hash it has seen: a new event costs a binary
+    search, not a read of the store.
+
+    It follows the writes it is told about (`add`) and reloads itself when the store holds a
+    different number of events than it knows of (another connection wrote: an import, the
+    demo, a release from quarantine).
+    """
+
+    MERGE_AT = 262_144  # recent hashes kept unsorted aside until there are this many
+
+    def __init__(self) -> None:
+        self._sorted: np.ndarray[Any, np.dtype[np.uint64]] = np.empty(0, np.uint64)
+        self._recent: list[np.ndarray[Any, np.dtype[np.uint64]]] = []
+        self._recent_count = 0
+        self._rows = -1  # how many stored events the hashes cover (-1: not loaded)
+
+    @property
+    def loaded(self) -> bool:
+        return self._rows >= 0
+
+    def sync(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Load the hashes again when the store changed behind the index's back."""
+        row = con.execute("SELECT count(*) FROM events").fetchone()
+        rows = int(row[0]) if row else 0
+        if rows == self._rows:
+            return
+        hashes = con.execute("SELECT id_hash FROM events").fetchnumpy()["id_hash"]
+        self._sorted = np.sort(np.asarray(hashes, dtype=np.uint64))
+        self._recent, self._recent_count, self._rows = [], 0, rows
+
+    def suspects(self, con: duckdb.DuckDBPyConnection, batch: pa.Table) -> pa.Table:
+        """The (`event_id`, `ts`) of the rows of `incoming_batch` whose id hash is known."""
+        self.sync(con)
+        got = con.execute("SELECT hash(event_id) AS h FROM incoming_batch ORDER BY _seq")
+        hashes = np.asarray(got.fetchnumpy()["h"], dtype=np.uint64)
+        known = self.contains(hashes)
+        return batch.select(["event_id", "ts"]).filter(pa.array(known))
+
+    def contains(self, hashes: np.ndarray[Any, np.dtype[np.uint64]]) -> np.ndarray[Any, Any]:
+        """For each hash, whether a stored event has it."""
+        known = np.zeros(len(hashes), dtype=bool)
+        if len(self._sorted):
+            pos = np.searchsorted(self._sorted, hashes).clip(max=len(self._sorted) - 1)
+            known = self._sorted[pos] == hashes
+        if self._recent_count:
+            known |= np.isin(hashes, np.concatenate(self._recent))
+        return known
+
+    def add(self, hashes: np.ndarray[Any, np.dtype[np.uint64]]) -> None:
+        """Note the hashes of events just committed."""
+        if not len(hashes) or not self.loaded:
+            return
+        self._recent.append(hashes)
+        self._recent_count += len(hashes)
+        self._rows += len(hashes)
+        if self._recent_count >= self.MERGE_AT:
+            self._sorted = np.sort(np.concatenate([self._sorted, *self._recent]))
+            self._recent, self._recent_count = [], 0
 
 
 def mark_dirty(con: duckdb.DuckDBPyConnection, relation: str) -> None:
@@ -146,6 +260,7 @@ class EventWriter:
         self.path = path
         self.max_batch = max_batch
         self._con = connect_owner(path)
+        self._index = IdIndex()
         self._lock = threading.Condition()
         self._queue: list[_Pending] = []
         self._closed = False
@@ -201,7 +316,8 @@ class EventWriter:
             # One insert for every request in the group (the expensive part), then each
             # request is credited with the new ids it sent first.
             everything = [e for p in taken for e in p.events]
-            new_ids = set(append_arrow_ids(self._con, events_to_arrow(everything)))
+            appended = append_arrow_ids(self._con, events_to_arrow(everything), self._index)
+            new_ids = set(appended.ids)
             for p in taken:
                 for update in p.identities:
                     apply_identity(self._con, update)
@@ -214,6 +330,7 @@ class EventWriter:
             for p in taken:
                 p.future.set_exception(exc)
             return
+        self._index.add(appended.hashes)
         for p in taken:
             inserted = 0
             for e in p.events:

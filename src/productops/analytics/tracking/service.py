@@ -775,7 +775,7 @@ def release_quarantine(ws: Workspace, event_ids: Sequence[str] | Literal["all"])
         con.execute("BEGIN TRANSACTION")
         try:
             rows = con.execute(f"SELECT {cols} FROM quarantine {where}", params).to_arrow_table()
-            inserted = store.append_arrow(con, rows.cast(store.ARROW_SCHEMA), windowed=False)
+            inserted = store.append_arrow(con, rows.cast(store.ARROW_SCHEMA))
             con.execute(
                 f"INSERT INTO dirty_days SELECT DISTINCT CAST(ts AS DATE) FROM quarantine {where}",
                 params,
