@@ -13,4 +13,5 @@ DOMAINS: tuple[str, ...] = (
     "productops.analytics",
     "productops.feedback",
     "productops.portfolio",
+    "productops.experiments",
 )

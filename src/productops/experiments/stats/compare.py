@@ -1,0 +1,221 @@
+"""Comparing two arms: Welch's t-test (two-proportion tests are the same test on 0/1
+values), always-valid sequential intervals, and the Bayesian effect posterior with
+chance-to-win and risk. Relative effects use the delta method; everything agrees with gbstats
+to floating-point precision (tests/experiments/test_stats_vectors.py).
+
+Plain functions on aggregates: usable from a notebook without a workspace.
+
+    from productops.experiments import stats
+    r = stats.compare({"type": "proportion", "sum": 120, "n": 1000},
+                      {"type": "proportion", "sum": 150, "n": 1000})
+    r.expected, r.ci, r.p_value
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from scipy import special
+
+from productops.experiments.stats.aggregates import Arm, StatsInputError, arm, pooled_theta
+
+Test = Literal["ttest", "sequential", "bayesian"]
+Difference = Literal["relative", "absolute"]
+TESTS: tuple[str, ...] = ("ttest", "sequential", "bayesian")
+DIFFERENCES: tuple[str, ...] = ("relative", "absolute")
+DEFAULT_SEQUENTIAL_TUNING = 5000.0  # gbstats' N*: the sample size the intervals are tuned for
+
+BASELINE_ZERO = "the baseline's mean is zero: a relative effect is undefined"
+NO_VARIANCE = "an arm has no variance (too few units, or all have the same value)"
+NO_UNITS = "an arm has no units"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The effect of `b` against `a`.
+
+    `expected` is the effect (relative: (b - a) / a; absolute: b - a), `ci` its interval
+    (confidence, always-valid, or credible), `uplift_stddev` its standard error. Frequentist
+    tests give `p_value`; the Bayesian one gives `chance_to_win` (P(b better)) and `risk`
+    ([expected loss choosing a, expected loss choosing b]). `error` says why a result is
+    neutral (p = 1, interval [0, 0]) instead of computed, as gbstats does.
+    """
+
+    test: str
+    difference: str
+    expected: float
+    ci: tuple[float, float]
+    uplift_stddev: float
+    p_value: float | None = None
+    chance_to_win: float | None = None
+    risk: tuple[float, float] | None = None
+    mean_a: float = 0.0
+    mean_b: float = 0.0
+    n_a: float = 0.0
+    n_b: float = 0.0
+    alpha: float = 0.05
+    cuped_theta: float = 0.0
+    error: str | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    @property
+    def significant(self) -> bool:
+        """The interval excludes no effect (frequentist), or the chance to win is beyond
+        1 - alpha/2 either way (Bayesian)."""
+        if self.error is not None:
+            return False
+        if self.chance_to_win is not None:
+            return not self.alpha / 2 < self.chance_to_win < 1 - self.alpha / 2
+        return self.ci[0] > 0 or self.ci[1] < 0
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["ci"] = list(self.ci)
+        out["risk"] = list(self.risk) if self.risk is not None else None
+        out["significant"] = self.significant
+        return out
+
+
+def _variance(a: Arm, b: Arm, relative: bool) -> float:
+    if relative:
+        ma, mb = a.unadjusted_mean, b.unadjusted_mean
+        return b.variance / (ma * ma * b.n) + a.variance * mb * mb / (ma**4 * a.n)
+    return b.variance / b.n + a.variance / a.n
+
+
+def _point(a: Arm, b: Arm, relative: bool) -> float:
+    diff = b.mean - a.mean
+    return diff / a.unadjusted_mean if relative else diff
+
+
+def _welch_dof(a: Arm, b: Arm) -> float:
+    va, vb = a.variance, b.variance
+    return (vb / b.n + va / a.n) ** 2 / (
+        vb * vb / (b.n * b.n * (b.n - 1)) + va * va / (a.n * a.n * (a.n - 1))
+    )
+
+
+def _normal_sf0(mu: float, sigma: float) -> float:
+    """P(X > 0) for X ~ N(mu, sigma²)."""
+    return float(special.ndtr(mu / sigma))
+
+
+def _risk(mu: float, sigma: float) -> tuple[float, float]:
+    """Expected loss of keeping the control (E[max(X, 0)]) and of shipping the treatment
+    (E[max(-X, 0)]) under X ~ N(mu, sigma²)."""
+    z = mu / sigma
+    pdf = math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+    gain = mu * float(special.ndtr(z)) + sigma * pdf
+    return gain, gain - mu
+
+
+def _check(test: str, difference: str, alpha: float, tuning: float) -> None:
+    if test not in TESTS:
+        raise StatsInputError(f"test: '{test}' is not one of {', '.join(TESTS)}")
+    if difference not in DIFFERENCES:
+        raise StatsInputError(f"difference: '{difference}' is not one of {', '.join(DIFFERENCES)}")
+    if not 0 < alpha < 1:
+        raise StatsInputError(f"alpha: {alpha} is not between 0 and 1")
+    if not tuning > 0:
+        raise StatsInputError(f"sequential_tuning: {tuning} is not a positive number")
+
+
+def compare(
+    a: Mapping[str, Any] | Arm,
+    b: Mapping[str, Any] | Arm,
+    *,
+    test: Test = "ttest",
+    difference: Difference = "relative",
+    alpha: float = 0.05,
+    sequential_tuning: float = DEFAULT_SEQUENTIAL_TUNING,
+    cuped: bool = True,
+) -> Comparison:
+    """Compare arm `b` (a treatment) with arm `a` (the control), from their aggregates.
+
+    `test`: "ttest" (Welch; two-sided), "sequential" (asymptotic confidence sequences: valid
+    however often you look) or "bayesian" (flat prior on the effect). `difference`:
+    "relative" or "absolute". When both arms carry `pre_*` sums and `cuped` is on, the
+    effect is CUPED-adjusted with θ pooled over the arms.
+    """
+    _check(test, difference, alpha, sequential_tuning)
+    arm_a, arm_b = arm(a, "a"), arm(b, "b")
+    if arm_a.kind != arm_b.kind:
+        raise StatsInputError(f"a is a {arm_a.kind} and b a {arm_b.kind}: compare like with like")
+    theta = 0.0
+    if cuped and arm_a.pre is not None and arm_b.pre is not None:
+        theta = pooled_theta(arm_a, arm_b)
+        arm_a, arm_b = arm_a.with_theta(theta), arm_b.with_theta(theta)
+    relative = difference == "relative"
+    base = Comparison(
+        test=test,
+        difference=difference,
+        expected=0.0,
+        ci=(0.0, 0.0),
+        uplift_stddev=0.0,
+        mean_a=arm_a.unadjusted_mean,
+        mean_b=arm_b.unadjusted_mean,
+        n_a=arm_a.n,
+        n_b=arm_b.n,
+        alpha=alpha,
+        cuped_theta=theta,
+    )
+    neutral: dict[str, Any] = (
+        {"chance_to_win": 0.5, "risk": (0.0, 0.0)} if test == "bayesian" else {"p_value": 1.0}
+    )
+    if arm_a.n == 0 or arm_b.n == 0:
+        return _replace(base, error=NO_UNITS, **neutral)
+    if relative and (arm_a.mean == 0 or arm_a.unadjusted_mean == 0):
+        return _replace(base, error=BASELINE_ZERO, **neutral)
+    if arm_a.variance <= 0 or arm_b.variance <= 0:
+        return _replace(base, error=NO_VARIANCE, **neutral)
+    point = _point(arm_a, arm_b, relative)
+    variance = _variance(arm_a, arm_b, relative)
+    sd = math.sqrt(variance)
+    if test == "bayesian":
+        z = float(special.ndtri(1 - alpha / 2))
+        return _replace(
+            base,
+            expected=point,
+            ci=(point - z * sd, point + z * sd),
+            uplift_stddev=sd,
+            chance_to_win=_normal_sf0(point, sd),
+            risk=_risk(point, sd),
+        )
+    if test == "sequential":
+        n = arm_a.n + arm_b.n
+        rho2 = (-2 * math.log(alpha) + math.log(-2 * math.log(alpha) + 1)) / sequential_tuning
+        tr2p1 = n * rho2 + 1
+        width = math.sqrt(variance * n) * math.sqrt(
+            2 * tr2p1 * math.log(math.sqrt(tr2p1) / alpha) / (n * n * rho2)
+        )
+        st2 = point * point * n / variance
+        log_evalue = rho2 * st2 / (2 * tr2p1) - 0.5 * math.log(tr2p1)
+        p_value = 1.0 if log_evalue <= 0 else math.exp(-log_evalue)
+        return _replace(
+            base,
+            expected=point,
+            ci=(point - width, point + width),
+            uplift_stddev=sd,
+            p_value=p_value,
+        )
+    dof = _welch_dof(arm_a, arm_b)
+    width = float(special.stdtrit(dof, 1 - alpha / 2)) * sd
+    p_value = 2 * float(special.stdtr(dof, -abs(point) / sd))
+    return _replace(
+        base,
+        expected=point,
+        ci=(point - width, point + width),
+        uplift_stddev=sd,
+        p_value=p_value,
+    )
+
+
+def _replace(base: Comparison, **changes: Any) -> Comparison:
+    from dataclasses import replace
+
+    return replace(base, **changes)
