@@ -79,12 +79,19 @@ def _decode(data: bytes, file: str) -> str:
         ) from None
 
 
+class _Excel(csv.excel):
+    """Excel's rules (quoted cells, `""` for a quote inside one) with a sniffed delimiter."""
+
+
 def _dialect(text: str) -> type[csv.Dialect] | csv.Dialect:
     first = text.split("\n", 1)[0]
     try:
-        return csv.Sniffer().sniff(first, delimiters=",;\t")
+        delimiter = csv.Sniffer().sniff(first, delimiters=",;\t").delimiter
     except csv.Error:
         return csv.excel
+    # Only the delimiter is taken from the sniffer: from a header without quotes it also
+    # guesses `doublequote=False`, which splits `"say ""done"", then"` into several cells.
+    return type("_Sniffed", (_Excel,), {"delimiter": delimiter})
 
 
 def read_csv(

@@ -1,0 +1,144 @@
+"""Near-duplicates across channels: the same words pasted twice, a person repeating
+themselves, the same ticket arriving through two tools.
+
+- Same words (ignoring case, spacing and punctuation: the content hash): duplicates, from
+  anyone.
+- Sentence vectors at least `duplicate_similarity` apart (0.93 by default) from the same
+  person or account within 30 days: duplicates.
+- At least 0.98 from anyone: duplicates (copy-paste with a word changed).
+
+The earliest is the original; the others point at it (`duplicate_of_id`, status
+`duplicate`) and keep their own source, text and author: nothing is deleted, and demand
+counts each person once. Only new, untriaged items are marked; a person's decision stands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import func, select, update
+
+from productops.core.db import transaction
+from productops.core.workspace import Workspace
+from productops.feedback.models import FeedbackItem
+from productops.feedback.processing import service as processing
+from productops.feedback.settings import section
+
+Progress = Callable[[int, int | None, str], object]
+ANYONE_SIMILARITY = 0.98
+WINDOW = dt.timedelta(days=30)
+BLOCK = 1024
+
+
+@dataclass(frozen=True)
+class Pair:
+    item_id: int
+    original_id: int
+    similarity: float
+
+
+def find_duplicates(ws: Workspace, item_ids: Sequence[int] | None = None) -> list[Pair]:
+    """The duplicate pairs among `item_ids` (default: every new item) and everything else."""
+    threshold = section(ws).duplicate_similarity
+    with ws.sessions() as s:
+        rows = s.execute(
+            select(
+                FeedbackItem.id,
+                FeedbackItem.created_at,
+                FeedbackItem.person_id,
+                FeedbackItem.account_id,
+                FeedbackItem.content_hash,
+                FeedbackItem.status,
+                FeedbackItem.duplicate_of_id,
+            )
+        ).all()
+    if not rows:
+        return []
+    info = {r[0]: r for r in rows}
+    candidates = set(item_ids) if item_ids is not None else {r[0] for r in rows}
+    candidates = {i for i in candidates if i in info and info[i][5] == "new"}
+    if not candidates:
+        return []
+    order_key = {r[0]: (r[1], r[0]) for r in rows}
+    best: dict[int, Pair] = {}
+
+    def offer(item: int, other: int, similarity: float) -> None:
+        # The later of the two is the duplicate; it points at the earlier one's root.
+        if order_key[other] > order_key[item]:
+            item, other = other, item
+        if item not in candidates:
+            return
+        root = info[other][6] or other
+        if root == item:
+            return
+        if item not in best or similarity > best[item].similarity:
+            best[item] = Pair(item, root, round(float(similarity), 4))
+
+    by_hash: dict[str, list[int]] = {}
+    for r in rows:
+        if r[4]:
+            by_hash.setdefault(r[4], []).append(r[0])
+    for ids in by_hash.values():
+        if len(ids) > 1 and candidates.intersection(ids):
+            first = min(ids, key=lambda i: order_key[i])
+            for other in ids:
+                if other != first:
+                    offer(other, first, 1.0)
+
+    all_ids, matrix = processing.load_vectors(ws)
+    if len(all_ids):
+        position = {int(i): n for n, i in enumerate(all_ids)}
+        cand = np.array(sorted(c for c in candidates if c in position), dtype=np.int64)
+        for start in range(0, len(cand), BLOCK):
+            block = cand[start : start + BLOCK]
+            sims = matrix[[position[int(i)] for i in block]] @ matrix.T
+            for row, item in enumerate(block):
+                sims[row, position[int(item)]] = -1.0  # not itself
+                close = np.nonzero(sims[row] >= threshold)[0]
+                for col in close:
+                    other = int(all_ids[col])
+                    sim = float(sims[row, col])
+                    a, b = info[int(item)], info[other]
+                    same_author = (a[2] is not None and a[2] == b[2]) or (
+                        a[3] is not None and a[3] == b[3]
+                    )
+                    near_in_time = abs(a[1] - b[1]) <= WINDOW
+                    if sim >= ANYONE_SIMILARITY or (same_author and near_in_time):
+                        offer(int(item), other, sim)
+    return sorted(best.values(), key=lambda p: p.item_id)
+
+
+def find_pending(
+    ws: Workspace, progress: Progress | None = None, item_ids: Sequence[int] | None = None
+) -> int:
+    """Mark the duplicates among new items; returns how many were marked."""
+    pairs = find_duplicates(ws, item_ids)
+    if progress:
+        progress(len(pairs), len(pairs) or None, "near-duplicates")
+    if not pairs:
+        return 0
+    with transaction(ws.sessions) as s:
+        for pair in pairs:
+            s.execute(
+                update(FeedbackItem)
+                .where(FeedbackItem.id == pair.item_id, FeedbackItem.status == "new")
+                .values(
+                    status="duplicate",
+                    duplicate_of_id=pair.original_id,
+                    duplicate_similarity=pair.similarity,
+                )
+            )
+    return len(pairs)
+
+
+def count_duplicates(ws: Workspace) -> int:
+    with ws.sessions() as s:
+        return int(
+            s.scalar(
+                select(func.count(FeedbackItem.id)).where(FeedbackItem.duplicate_of_id.is_not(None))
+            )
+            or 0
+        )
