@@ -164,3 +164,55 @@ def test_case_counts(capsys: pytest.CaptureFixture[str]) -> None:
             "feature cases not applicable); sections not applicable: "
             + ", ".join(f"{s} ({len(data[s])})" for s in NOT_APPLICABLE)
         )
+
+
+@pytest.mark.parametrize("case", _ids("feature"))
+def test_compiled_evaluation_gives_the_same_answers(case: Any) -> None:
+    """The fast in-process path answers every feature case as the reference does (twice:
+    the second answer comes from the rule's memory of recent users)."""
+    from productops.experiments.flags.compiled import CompiledFeatures
+
+    _, raw, key, expected = case
+    if (
+        any(raw.get(k) for k in ("forcedVariations", "url", "qaMode"))
+        or raw.get("enabled") is False
+    ):
+        pytest.skip("a context knob the compiled path hands to the reference path")
+    flags = CompiledFeatures(raw.get("features") or {}, raw.get("savedGroups"))
+    for _ in range(2):
+        assert flags.evaluate(key, raw.get("attributes") or {}).as_dict() == expected
+
+
+def test_compiled_and_reference_agree_on_many_users() -> None:
+    from productops.experiments.flags.compiled import CompiledFeatures
+
+    features = {
+        "rollout": {
+            "defaultValue": False,
+            "rules": [{"force": True, "coverage": 0.3, "hashVersion": 2}],
+        },
+        "v1": {"defaultValue": 0, "rules": [{"force": 1, "coverage": 0.5}]},
+        "exp": {
+            "defaultValue": "a",
+            "rules": [
+                {
+                    "condition": {"country": {"$in": ["US", "CA"]}},
+                    "variations": ["a", "b", "c"],
+                    "weights": [0.5, 0.25, 0.25],
+                    "hashVersion": 2,
+                    "key": "e1",
+                },
+                {"condition": {"plan": "pro"}, "force": "pro"},
+            ],
+        },
+    }
+    flags = CompiledFeatures(features)
+    for i in range(3000):
+        attrs = {
+            "id": f"u{i}" if i % 7 else i,
+            "country": ["US", "DE", "CA"][i % 3],
+            "plan": ["pro", "free"][i % 2],
+        }
+        for key in features:
+            ref = ev.evaluate_feature(ev.Context(attributes=attrs, features=features), key)
+            assert flags.evaluate(key, attrs).as_dict() == ref.as_dict(), (key, attrs)

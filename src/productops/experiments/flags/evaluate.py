@@ -113,7 +113,7 @@ def query_string_override(key: str, url: str, variations: int) -> int | None:
 # --- results ---------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class ExperimentResult:
     """Which variation a user got, and why (GrowthBook's `Result`)."""
 
@@ -151,7 +151,7 @@ class ExperimentResult:
         return out
 
 
-@dataclass
+@dataclass(slots=True)
 class FeatureResult:
     """A flag's value for one user, with where it came from: `source` is one of
     unknownFeature, defaultValue, force, experiment, prerequisite, cyclicPrerequisite."""
