@@ -44,7 +44,7 @@ class Clustering:
 
 
 def _candidates(n: int, min_size: int) -> list[int]:
-    high = max(2, min(MAX_THEMES, n // max(min_size, 1) // 2))
+    high = max(2, min(MAX_THEMES, n // max(min_size, 1)))
     return sorted({round(float(x)) for x in np.geomspace(2, high, num=10)} | {high})
 
 
