@@ -216,7 +216,7 @@ def merge(session: Session, from_id: int, into_id: int, actor: str) -> FeatureRe
             select(RequestLink.target_kind, RequestLink.target_id).where(
                 RequestLink.request_id == into_id
             )
-        ).tuples()
+        )
     )
     for link in session.scalars(select(RequestLink).where(RequestLink.request_id == from_id)):
         if (link.target_kind, link.target_id) in links:
@@ -225,7 +225,10 @@ def merge(session: Session, from_id: int, into_id: int, actor: str) -> FeatureRe
             link.request_id = into_id
     source.merged_into_id = into_id
     session.flush()
-    session.expire_all()
+    # The bulk updates above bypassed the session: forget what it holds of the moved rows.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Evidence | Vote | Notification):
+            session.expire(obj)
     audit.record(session, actor, "request.merge", "request", from_id, {"into": into_id})
     return get_request(session, into_id)
 
@@ -294,8 +297,8 @@ def _askers(
         ids = list(request_ids)
         ev = ev.where(Evidence.request_id.in_(ids))
         vo = vo.where(Vote.request_id.in_(ids))
-    rows = [(*r, "evidence") for r in session.execute(ev).tuples()]
-    rows += [(*r, "vote") for r in session.execute(vo).tuples()]
+    rows = [(*r, "evidence") for r in session.execute(ev)]
+    rows += [(*r, "vote") for r in session.execute(vo)]
     return rows
 
 
@@ -406,16 +409,12 @@ class Asker:
 def askers(session: Session, request_id: int) -> list[Asker]:
     """Everyone who asked: their evidence (excerpt, importance, the feedback) and votes."""
     get_request(session, request_id)
-    evidence = (
-        session.execute(
-            select(Evidence, FeedbackItem)
-            .join(FeedbackItem, FeedbackItem.id == Evidence.item_id)
-            .where(Evidence.request_id == request_id)
-            .order_by(FeedbackItem.created_at.desc())
-        )
-        .tuples()
-        .all()
-    )
+    evidence = session.execute(
+        select(Evidence, FeedbackItem)
+        .join(FeedbackItem, FeedbackItem.id == Evidence.item_id)
+        .where(Evidence.request_id == request_id)
+        .order_by(FeedbackItem.created_at.desc())
+    ).all()
     voters = set(session.scalars(select(Vote.person_id).where(Vote.request_id == request_id)))
     told = set(
         session.scalars(select(Notification.person_id).where(Notification.request_id == request_id))
@@ -469,7 +468,7 @@ def requests_of_item(session: Session, item_id: int) -> list[tuple[FeatureReques
             select(FeatureRequest, Evidence)
             .join(Evidence, Evidence.request_id == FeatureRequest.id)
             .where(Evidence.item_id == item_id)
-        ).tuples()
+        )
     )
 
 

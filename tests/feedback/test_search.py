@@ -1,0 +1,98 @@
+"""Hybrid search (full text + meaning) with filters, on SQLite and PostgreSQL; saved views."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from productops.core.db import transaction
+from productops.core.errors import InvalidInput
+from productops.core.workspace import Workspace
+from productops.feedback.items import service as items
+from productops.feedback.items.filters import Filters
+from productops.feedback.pipeline import process
+from productops.feedback.schemas import FeedbackCreate, SavedViewCreate
+from productops.feedback.search import service as search
+from tests.feedback.support import add_customers
+
+DAY = dt.datetime(2026, 10, 5, 9, tzinfo=dt.UTC)
+TEXTS = [
+    ("z1", "zendesk", "dana@acme.example", "The application crashes whenever I open settings"),
+    ("z2", "zendesk", "tom@tiny.example", "Invoices are charged twice on my credit card"),
+    ("i1", "intercom", "dana@acme.example", "Please add a dark theme for night work"),
+    ("i2", "intercom", "tom@tiny.example", "Exporting reports to PDF would be great"),
+    ("a1", "appstore", None, "Keeps crashing after the update, unusable"),
+]
+
+
+@pytest.fixture
+def indexed(workspace: Workspace) -> Workspace:
+    add_customers(workspace)
+    with transaction(workspace.sessions) as s:
+        items.create_feedback(
+            s,
+            [
+                FeedbackCreate(
+                    source=src,
+                    external_id=e,
+                    email=m,
+                    text=t,
+                    created_at=DAY + dt.timedelta(days=n),
+                )
+                for n, (e, src, m, t) in enumerate(TEXTS)
+            ],
+            "test",
+        )
+    process(workspace)
+    return workspace
+
+
+def _ids(result: search.SearchResult) -> list[str]:
+    return [h.item.external_id for h in result.hits]
+
+
+def test_words_find_their_stems_on_both_databases(indexed: Workspace) -> None:
+    result = search.search(indexed, "crash", mode="text")
+    assert set(_ids(result)) == {"z1", "a1"}  # "crashes", "crashing"
+    assert result.total == 2
+
+
+def test_meaning_finds_feedback_that_shares_no_word(indexed: Workspace) -> None:
+    result = search.search(indexed, "app stops working and closes", mode="meaning")
+    assert _ids(result)[0] in {"z1", "a1"}
+    hybrid = search.search(indexed, "billing problem")
+    assert _ids(hybrid)[0] == "z2"
+
+
+def test_filters_narrow_both_halves(indexed: Workspace) -> None:
+    result = search.search(indexed, "crash", Filters(source="zendesk"))
+    assert _ids(result) == ["z1"]
+    result = search.search(indexed, "crash", Filters(segment="Enterprise"))
+    assert _ids(result) == ["z1"]
+    result = search.search(indexed, "crash", Filters(arr_band="under-10k"))
+    assert "z1" not in _ids(result)
+    until = search.search(indexed, "crash", Filters(until=DAY.date()))
+    assert _ids(until) == ["z1"]
+
+
+def test_user_input_is_never_search_syntax(indexed: Workspace) -> None:
+    for query in ['"unbalanced', "crash OR", "NEAR(a b)", "col:crash", "a' OR 1=1 --", "*"]:
+        search.search(indexed, query)  # no error from FTS5 or tsquery
+    with pytest.raises(InvalidInput):
+        search.search(indexed, "   ")
+
+
+def test_a_saved_view_keeps_words_and_filters_for_its_owner(indexed: Workspace) -> None:
+    with transaction(indexed.sessions) as s:
+        view = search.save_view(
+            s, "pm@x", SavedViewCreate(name="Crashes", query={"q": "crash", "source": "zendesk"})
+        )
+        view_id = view.id
+    with indexed.sessions() as s:
+        q, mode, f = search.view_filters(search.get_view(s, "pm@x", view_id))
+        assert (q, mode, f.source) == ("crash", "hybrid", "zendesk")
+        with pytest.raises(Exception, match="no saved view"):
+            search.get_view(s, "someone-else", view_id)
+    with pytest.raises(InvalidInput, match="unknown filter"), transaction(indexed.sessions) as s:
+        search.save_view(s, "pm@x", SavedViewCreate(name="Bad", query={"colour": "red"}))
