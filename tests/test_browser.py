@@ -55,7 +55,6 @@ VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
 # Pillars that have no pages yet: the shell must not advertise them.
 UNBUILT_PILLARS = (
     "Feedback",
-    "Roadmap",
     "Experiments",
     "Research",
     "Playbooks",

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from productops.core import audit, jobs, outbound, secrets
 from productops.core.clock import utcnow
 from productops.core.db import transaction
-from productops.core.errors import Conflict, InvalidInput, NotFound
+from productops.core.errors import BlockedURL, Conflict, InvalidInput, NotFound, OutboundError
 from productops.core.models import Team
 from productops.portfolio.connectors.http import Client
 from productops.portfolio.connectors.jira import auth_headers as jira_headers
@@ -65,6 +65,17 @@ def _policy(ws: Workspace) -> outbound.OutboundPolicy:
     return outbound.OutboundPolicy.from_settings(ws.settings)
 
 
+def _vet(ws: Workspace, url: str) -> None:
+    """Refuse a URL the outbound guard refuses (a scheme, a loopback, private or metadata
+    address). A host that does not resolve now is kept: it is vetted again at every send."""
+    try:
+        outbound.check_url(url, _policy(ws))
+    except BlockedURL:
+        raise
+    except OutboundError:
+        return
+
+
 def _check_name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > 100 or any(ord(c) < 32 for c in name):
@@ -102,7 +113,7 @@ def connect(
         raise InvalidInput(f"'{kind}' is not one of {', '.join(KINDS)}")
     base = _base_url(kind, url)
     if kind in API_KINDS:
-        outbound.check_url(base, _policy(ws))
+        _vet(ws, base)
         if not token.strip():
             raise InvalidInput(f"a {kind} connection needs a token")
         if kind == "jira" and not username.strip():
@@ -170,7 +181,7 @@ def update_connection(
     if url is not None:
         base = _base_url(row.kind, url)
         if row.kind in API_KINDS:
-            outbound.check_url(base, _policy(ws))
+            _vet(ws, base)
         row.url = base
         changed.append("url")
     if token is not None:

@@ -1,0 +1,105 @@
+"""What every portfolio page and endpoint shares: the filters of a view read from the query
+string (so every list is shareable by link), the roll-up rule, and the permission aliases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+
+from fastapi import Depends, Query, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from productops.core.auth import Principal
+from productops.core.models import Team, User
+from productops.portfolio.okrs.service import periods
+from productops.portfolio.permissions import CONNECT, MAP
+from productops.portfolio.rollups.service import FLAG_TEXT, Filters, Rule
+from productops.portfolio.terms import HEALTH_TEXT
+from productops.web.deps import require, workspace_of
+from productops.web.params import OptionalText
+
+MapPage = Annotated[Principal, require(MAP, page=True)]
+MapApi = Annotated[Principal, require(MAP)]
+ConnectPage = Annotated[Principal, require(CONNECT, page=True)]
+ConnectApi = Annotated[Principal, require(CONNECT)]
+
+Text = Annotated[str | None, Query(max_length=200)]
+
+
+@dataclass
+class View:
+    """A portfolio view's filters and roll-up rule, as the query string gives them."""
+
+    filters: Filters
+    rule: Rule
+    params: dict[str, str]
+
+    @property
+    def query(self) -> str:
+        return urlencode(self.params)
+
+    def link(self, path: str, **changes: Any) -> str:
+        params = {**self.params, **{k: str(v) for k, v in changes.items() if v not in (None, "")}}
+        for k, v in changes.items():
+            if v in (None, ""):
+                params.pop(k, None)
+        return f"{path}?{urlencode(params)}" if params else path
+
+
+def view(
+    request: Request,
+    period: Annotated[OptionalText, Query(pattern=r"^\d{4}-Q[1-4]$")] = None,
+    team: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    owner: Text = None,
+    health: Annotated[
+        Literal["on_track", "at_risk", "off_track", "none", ""] | None, Query()
+    ] = None,
+    flag: Annotated[OptionalText, Query(max_length=40)] = None,
+    q: Text = None,
+    rule: Annotated[Literal["count", "points", ""] | None, Query()] = None,
+    credit: Annotated[float | None, Query(ge=0, le=1)] = None,
+    closed: bool = False,
+) -> View:
+    ws = workspace_of(request)
+    given = {
+        "period": period,
+        "team": team,
+        "owner": owner,
+        "health": health,
+        "flag": flag,
+        "q": q,
+        "rule": rule,
+        "credit": credit,
+        "closed": "1" if closed else None,
+    }
+    params = {k: str(v) for k, v in given.items() if v not in (None, "")}
+    filters = Filters(
+        period=period or None,
+        team_id=team,
+        owner=owner or None,
+        health=health or None,
+        flag=flag or None,
+        q=(q or "").strip() or None,
+        include_closed=closed,
+    )
+    return View(filters, Rule.of(ws, rule or None, credit), params)
+
+
+ViewDep = Annotated[View, Depends(view)]
+
+
+def choices(db: Session) -> dict[str, Any]:
+    """What the filter forms offer."""
+    return {
+        "periods": periods(db),
+        "teams": list(db.execute(select(Team.id, Team.name).order_by(Team.name))),
+        "users": list(db.execute(select(User.id, User.name).order_by(User.name))),
+        "flag_names": FLAG_TEXT,
+        "health_names": HEALTH_TEXT,
+    }
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f}%"
