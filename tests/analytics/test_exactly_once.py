@@ -253,3 +253,21 @@ def test_hashes_are_recomputed_when_duckdb_hashes_differently(sqlite_workspace: 
         assert con.execute("SELECT id_hash = hash(event_id) FROM events").fetchall() == [(True,)]
     finally:
         con.close()
+
+
+def test_writes_without_the_writer_check_the_whole_store(sqlite_workspace: Workspace) -> None:
+    """Demo data, releases from quarantine and other writes on a connection of their own
+    find an id stored long before, too."""
+    con = store.connect(events_file(sqlite_workspace))
+    try:
+        old, later = dt.datetime(2023, 1, 1), dt.datetime(2025, 12, 1)
+        first = [store.Event("kept", "a", "track", old, old, "ana")]
+        assert store.append_arrow(con, store.events_to_arrow(first)) == 1
+        again = [
+            store.Event("kept", "a", "track", later, later, "ana"),
+            store.Event("new", "a", "track", later, later, "ana"),
+        ]
+        assert store.append_arrow(con, store.events_to_arrow(again)) == 1
+        assert con.execute("SELECT count(*) FROM events").fetchone() == (2,)
+    finally:
+        con.close()

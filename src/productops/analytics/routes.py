@@ -59,7 +59,8 @@ def register(app: FastAPI) -> None:
     ws = app.state.workspace
     path = events_file(ws)
     # A serving process owns the event store from the start (DuckDB has one writer process):
-    # every read and write of it in this process goes through this writer.
-    app.state.startup_hooks.append(lambda: store.writer_for(path))
+    # every read and write of it in this process goes through this writer, whose index of
+    # stored ids loads at once rather than at the first event.
+    app.state.startup_hooks.append(lambda: store.writer_for(path).warm())
     app.state.startup_hooks.append(lambda: _warm_in_background(ws))
     app.state.shutdown_hooks.append(lambda: store.close_writer(path))

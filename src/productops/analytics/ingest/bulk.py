@@ -244,12 +244,7 @@ def _insert_new(src: str, properties: str, checked: bool, repeats: bool, fresh: 
     repeated ids when the file has `repeats` (a window over every row, so only when needed).
     A `fresh` store (no events yet) needs no look at what is stored."""
     never_stored = (
-        "true"
-        if fresh
-        else """NOT EXISTS (
-            SELECT 1 FROM events e
-            WHERE e.id_hash = hash(s.event_id) AND e.event_id = s.event_id
-          )"""
+        "true" if fresh else "NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id)"
     )
     return f"""
     INSERT INTO events ({", ".join(store.STORED_COLUMNS)})
@@ -262,24 +257,39 @@ def _insert_new(src: str, properties: str, checked: bool, repeats: bool, fresh: 
     """
 
 
-def _numbered(relation: str) -> str:
-    """`relation` (with a boolean `derived`: the id was made from the row's content) with the
-    second, third … copy of the same derived id numbered `#2`, `#3` …: two identical rows are
-    two events, and importing the file again still adds nothing."""
+def _numbered(con: duckdb.DuckDBPyConnection, relation: str) -> str:
+    """`relation` as stored: with the second, third … copy of a derived id numbered `#2`,
+    `#3` … (two identical rows are two events; importing the file again still adds nothing).
+
+    `relation` has `derived` (the row has no id of its own, its id is made from its content)
+    and `content_hash` (a cheap hash of that content). Only rows whose content repeats go
+    through the numbering window — they are found first (`import_repeats`, usually tiny), so
+    the rest of the file streams into the store without being held in memory.
+    """
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE import_repeats AS
+            SELECT content_hash AS h FROM {relation} WHERE derived
+            GROUP BY content_hash HAVING count(*) > 1"""
+    )
+    if _count(con, "SELECT count(*) FROM import_repeats") == 0:
+        return _without_derived(relation)
     return f"""(
-        SELECT * EXCLUDE (copy_no, derived)
+        SELECT * EXCLUDE (derived, content_hash) FROM {relation}
+        WHERE NOT derived OR content_hash NOT IN (SELECT h FROM import_repeats)
+        UNION ALL
+        SELECT * EXCLUDE (copy_no, derived, content_hash)
                  REPLACE (CASE WHEN copy_no > 1 THEN event_id || '#' || copy_no
                                ELSE event_id END AS event_id)
         FROM (
-            SELECT *, CASE WHEN derived
-                           THEN row_number() OVER (PARTITION BY derived, event_id) END AS copy_no
+            SELECT *, row_number() OVER (PARTITION BY event_id) AS copy_no
             FROM {relation}
+            WHERE derived AND content_hash IN (SELECT h FROM import_repeats)
         )
     )"""
 
 
 def _without_derived(relation: str) -> str:
-    return f"(SELECT * EXCLUDE (derived) FROM {relation})"
+    return f"(SELECT * EXCLUDE (derived, content_hash) FROM {relation})"
 
 
 @dataclass(frozen=True)
@@ -478,7 +488,7 @@ def _import_jsonl(
         _run_with_progress(
             con,
             _insert_new(
-                _numbered("import_staging"),
+                _numbered(con, "(SELECT *, hash(event_id) AS content_hash FROM import_staging)"),
                 "CAST(properties AS JSON)",
                 checked=False,
                 repeats=True,
@@ -760,7 +770,8 @@ def _import_table(
     END"""
     columns_sql = f"""{event_id_sql} AS event_id, event, type, ts, received_at,
                distinct_id, user_id, anonymous_id, account_id, source, properties,
-               raw_event_id IS NULL AS derived"""
+               raw_event_id IS NULL AS derived,
+               hash(event, ts, distinct_id, CAST(properties AS VARCHAR)) AS content_hash"""
     try:
         with _transaction(con):
             census = _census(con, inner, problem_sql, progress)
@@ -768,7 +779,6 @@ def _import_table(
             # id of their own numbered when identical, else without the `derived` flag.
             checked = f"(SELECT {columns_sql}, {problem_sql} AS problem FROM {inner})"
             clean = f"(SELECT {columns_sql} FROM {inner})"
-            number = _numbered if census.derived else _without_derived
             problems: list[RowProblem] = []
             if census.bad:
                 problems = _find_problems(con, checked, MAX_PROBLEMS_KEPT if skip else 1)
@@ -777,8 +787,9 @@ def _import_table(
                     raise ImportRowError(file, first.row, first.reason, more=census.bad - 1)
             before = _count(con, "SELECT count(*) FROM events")
             # When every row is valid the insert need not evaluate the checks a second time.
+            source_rows = checked if census.bad else clean
             insert = _insert_new(
-                number(checked if census.bad else clean),
+                _numbered(con, source_rows) if census.derived else _without_derived(source_rows),
                 "properties",
                 checked=census.bad > 0,
                 repeats=census.repeats,

@@ -81,10 +81,6 @@ FROM (
 WHERE n = 1 AND {{new}}
 RETURNING event_id, id_hash
 """
-# Exact, against every stored event (reads `id_hash` and `event_id` of the whole store).
-_NEVER_STORED = """NOT EXISTS (
-    SELECT 1 FROM events e WHERE e.id_hash = hash(b.event_id) AND e.event_id = b.event_id
-)"""
 
 
 def append_arrow_ids(
@@ -96,16 +92,11 @@ def append_arrow_ids(
     batch = batch.append_column("_seq", pa.array(range(batch.num_rows), pa.int64()))
     con.register("incoming_batch", batch)
     try:
-        if index is None:
-            if _is_empty(con):
-                rows = con.execute(_INSERT.format(new="true")).fetchall()
-            else:
-                rows = con.execute(_INSERT.format(new=_NEVER_STORED)).fetchall()
-        else:
-            stored = _stored_among(con, index.suspects(con, batch))
-            rows = con.execute(
-                _INSERT.format(new="b.event_id NOT IN (SELECT unnest(?::VARCHAR[]))"), [stored]
-            ).fetchall()
+        suspects = _suspects(con, batch) if index is None else index.suspects(con, batch)
+        stored = _stored_among(con, suspects)
+        rows = con.execute(
+            _INSERT.format(new="b.event_id NOT IN (SELECT unnest(?::VARCHAR[]))"), [stored]
+        ).fetchall()
         if rows:
             mark_dirty(con, "incoming_batch")
         return Appended([r[0] for r in rows], np.fromiter((r[1] for r in rows), np.uint64))
@@ -113,8 +104,23 @@ def append_arrow_ids(
         con.unregister("incoming_batch")
 
 
-def _is_empty(con: duckdb.DuckDBPyConnection) -> bool:
-    return con.execute("SELECT count(*) FROM events").fetchone() == (0,)
+def _suspects(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> pa.Table:
+    """The (`event_id`, `ts`) of the rows of `incoming_batch` whose id hash is stored, found
+    by reading the store's `id_hash` column (for writers without an `IdIndex`)."""
+    known = [
+        r[0]
+        for r in con.execute(
+            """SELECT DISTINCT id_hash FROM events
+               WHERE id_hash IN (SELECT hash(event_id) FROM incoming_batch)"""
+        ).fetchall()
+    ]
+    if not known:
+        return batch.select(["event_id", "ts"]).slice(0, 0)
+    return con.execute(
+        """SELECT event_id, ts FROM incoming_batch
+           WHERE hash(event_id) IN (SELECT unnest(?::UBIGINT[]))""",
+        [known],
+    ).to_arrow_table()
 
 
 def _stored_among(con: duckdb.DuckDBPyConnection, suspects: pa.Table) -> list[str]:
@@ -292,6 +298,10 @@ class EventWriter:
     ) -> AppendResult:
         """Store `events` (and run `also` in the same transaction); returns once committed."""
         return self.submit(events, identities, also).result(timeout)
+
+    def warm(self) -> None:
+        """Load the index of stored ids now (in the writer's thread), not at the first event."""
+        self.submit([], also=self._index.sync)
 
     def _run(self) -> None:
         while True:
