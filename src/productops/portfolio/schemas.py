@@ -9,7 +9,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Health = Literal["on_track", "at_risk", "off_track"]
-Period = Field(pattern=r"^\d{4}-Q[1-4]$", description="a quarter, e.g. 2026-Q1")
+# Years 1000 to 2999: a quarter's first and last day must be dates (year 0 and 10000 are not).
+QUARTER = r"^[12][0-9]{3}-Q[1-4]$"
+Period = Field(pattern=QUARTER, description="a quarter, e.g. 2026-Q1")
 
 
 class _In(BaseModel):
@@ -82,7 +84,7 @@ class ObjectiveCreate(_In):
 
 class ObjectiveUpdate(_In):
     title: str | None = Field(default=None, min_length=1, max_length=300)
-    period: str | None = Field(default=None, pattern=r"^\d{4}-Q[1-4]$")
+    period: str | None = Field(default=None, pattern=QUARTER)
     description: str | None = Field(default=None, max_length=10_000)
     team_id: int | None = None
     owner_id: int | None = None

@@ -339,7 +339,8 @@ class Filters:
             text = f"{e.key or ''} {e.title}".lower()
             if self.q.lower() not in text:
                 return False
-        return self.include_closed or e.is_open or self.flag == "open_children"
+        # Closed work is listed when asked for, or when it still has open work under it.
+        return self.include_closed or e.is_open or "open_children" in e.flags
 
 
 def build(

@@ -18,7 +18,6 @@ from productops.portfolio.permissions import CONNECT, MAP
 from productops.portfolio.rollups.service import FLAG_TEXT, Filters, Rule
 from productops.portfolio.terms import HEALTH_TEXT
 from productops.web.deps import require, workspace_of
-from productops.web.params import OptionalText
 
 MapPage = Annotated[Principal, require(MAP, page=True)]
 MapApi = Annotated[Principal, require(MAP)]
@@ -50,13 +49,17 @@ class View:
 
 def view(
     request: Request,
-    period: Annotated[OptionalText, Query(pattern=r"^\d{4}-Q[1-4]$")] = None,
+    # Empty (a form's "any") is no filter; the pattern says so, and the code reads "" as none.
+    period: Annotated[
+        str | None,
+        Query(pattern=r"^([12][0-9]{3}-Q[1-4])?$", description="a quarter, e.g. 2026-Q1"),
+    ] = None,
     team: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     owner: Text = None,
     health: Annotated[
         Literal["on_track", "at_risk", "off_track", "none", ""] | None, Query()
     ] = None,
-    flag: Annotated[OptionalText, Query(max_length=40)] = None,
+    flag: Annotated[str | None, Query(max_length=40)] = None,
     q: Text = None,
     rule: Annotated[Literal["count", "points", ""] | None, Query()] = None,
     credit: Annotated[float | None, Query(ge=0, le=1)] = None,

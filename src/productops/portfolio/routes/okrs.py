@@ -15,6 +15,7 @@ from productops.portfolio.okrs import service as okrs
 from productops.portfolio.rollups.service import Filters, Rule, build
 from productops.portfolio.routes.common import choices, pct
 from productops.portfolio.schemas import (
+    QUARTER,
     CheckInCreate,
     KeyResultCreate,
     ObjectiveCreate,
@@ -24,6 +25,7 @@ from productops.portfolio.updates.service import updates_of
 from productops.portfolio.views import charts
 from productops.portfolio.views.service import progress_history
 from productops.web.deps import DbDep, ReadApi, ReadPage, WriteApi, WritePage, workspace_of
+from productops.web.responses import error_responses
 from productops.web.templating import render_charts
 
 pages = APIRouter(include_in_schema=False)
@@ -119,7 +121,7 @@ def objective_create_form(
     db: DbDep,
     principal: WritePage,
     title: Annotated[str, Form(min_length=1, max_length=300)],
-    period: Annotated[str, Form(pattern=r"^\d{4}-Q[1-4]$")],
+    period: Annotated[str, Form(pattern=QUARTER)],
     team_id: Annotated[str, Form(max_length=12)] = "",
     owner_id: Annotated[str, Form(max_length=12)] = "",
     description: Annotated[str, Form(max_length=10_000)] = "",
@@ -273,7 +275,11 @@ def api_objectives(
     ]
 
 
-@api.post("/objectives", status_code=201)
+@api.post(
+    "/objectives",
+    status_code=201,
+    responses=error_responses((404, "no parent objective, team or owner with the id given")),
+)
 def api_create_objective(db: DbDep, principal: WriteApi, body: ObjectiveCreate) -> ObjectivePublic:
     row = okrs.create_objective(db, **body.model_dump(), actor=principal.actor)
     return ObjectivePublic.model_validate(row)

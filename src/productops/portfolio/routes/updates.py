@@ -18,6 +18,7 @@ from productops.portfolio.updates import service as updates
 from productops.web.deps import DbDep, ReadApi, ReadPage, WriteApi, WritePage, workspace_of
 from productops.web.export import CSV_RESPONSE_DOC, csv_response
 from productops.web.params import OptionalDate
+from productops.web.responses import error_responses
 from productops.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
@@ -102,7 +103,11 @@ def api_updates(
     return [UpdatePublic.model_validate(u) for u in rows]
 
 
-@api.post("/updates", status_code=201)
+@api.post(
+    "/updates",
+    status_code=201,
+    responses=error_responses((404, "no objective, initiative or epic with the id given")),
+)
 def api_write_update(db: DbDep, principal: WriteApi, body: UpdateCreate) -> UpdatePublic:
     """Write an update (health and narrative) on an objective, initiative or epic."""
     row = updates.write_update(

@@ -30,6 +30,7 @@ from productops.portfolio.updates.service import updates_of
 from productops.portfolio.work import service as work
 from productops.web.deps import DbDep, ReadApi, ReadPage, workspace_of
 from productops.web.export import CSV_RESPONSE_DOC, csv_response
+from productops.web.responses import error_responses
 from productops.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
@@ -397,7 +398,13 @@ def api_rules(db: DbDep, principal: ReadApi) -> list[RulePublic]:
     return [RulePublic.model_validate(r) for r in work.list_rules(db)]
 
 
-@api.post("/rules", status_code=201)
+@api.post(
+    "/rules",
+    status_code=201,
+    responses=error_responses(
+        (404, "no initiative, objective, team or connection with the id given")
+    ),
+)
 def api_add_rule(db: DbDep, principal: MapApi, body: RuleCreate) -> RulePublic:
     """Map imported epics by label, component, project or Jira parent (needs
     `portfolio.map`); existing epics follow at once."""
