@@ -30,11 +30,17 @@ if TYPE_CHECKING:
         retention,
         stickiness,
     )
-    from productops.analytics.catalog.metrics import MetricResult, query_metric
+    from productops.analytics.catalog.metrics import (
+        MetricResult,
+        metric_per_unit,
+        metric_unit_kind,
+        query_metric,
+    )
     from productops.analytics.catalog.service import Catalog, activity_filter, load_catalog
     from productops.analytics.ingest.bulk import ImportResult, import_events
     from productops.analytics.ingest.service import IngestResult, ingest_posthog, ingest_segment
     from productops.analytics.query import ActivityFilter, Dimension, EventSummary
+    from productops.analytics.query.dimensions import property_text
     from productops.analytics.query.source import event_source, event_summary
     from productops.analytics.settings import events_file
     from productops.analytics.sql.service import SqlResult, run_sql
@@ -60,6 +66,9 @@ _NAMES = {
     "ingest_posthog": ".ingest.service",
     "ingest_segment": ".ingest.service",
     "lifecycle": ".analyses.service",
+    "metric_per_unit": ".catalog.metrics",
+    "metric_unit_kind": ".catalog.metrics",
+    "property_text": ".query",
     "load_catalog": ".catalog.service",
     "query_metric": ".catalog.metrics",
     "retention": ".analyses.service",
@@ -88,6 +97,9 @@ __all__ = [
     "ingest_segment",
     "lifecycle",
     "load_catalog",
+    "metric_per_unit",
+    "metric_unit_kind",
+    "property_text",
     "query_metric",
     "retention",
     "run_sql",

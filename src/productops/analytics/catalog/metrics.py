@@ -458,3 +458,112 @@ def result_json(result: MetricResult) -> dict[str, Any]:
 
 def dumps(result: MetricResult) -> str:
     return json.dumps(result_json(result), indent=2, default=str)
+
+
+# --- per unit (experiments) ----------------------------------------------------------------
+
+UNIT_KINDS = {
+    "count": "mean",
+    "sum": "mean",
+    "unique_users": "proportion",
+    "unique_accounts": "proportion",
+    "active_users": "proportion",
+    "average": "ratio",
+    "ratio": "ratio",
+    "conversion": "ratio",
+}
+
+
+def metric_unit_kind(catalog: Catalog, name: str) -> str:
+    """How a catalog metric reads per person: `mean` (a number each: counts, sums),
+    `proportion` (did it or not: unique users and accounts, activity) or `ratio` (a
+    numerator and a denominator each: averages, ratios, conversions)."""
+    return UNIT_KINDS[catalog.metric(name).type]
+
+
+def metric_per_unit(con: Any, catalog: Catalog, name: str, units: Any) -> Any:
+    """The catalog metric `name` per person, counting only each person's events inside their
+    own window. `units` is an Ibis table of `person_id`, `start`, `end` (timestamps, the
+    window [start, end)); the result has one row per unit: `person_id`, `value` and
+    `denominator` (null unless the metric is a ratio; see `metric_unit_kind`). A person with
+    no events in the window has 0 (and a ratio's denominator 0)."""
+    metric = catalog.metric(name)
+    u = units.select(u_person=units.person_id, u_start=units.start, u_end=units.end)
+    plan = _Plan(con, catalog, (), "all", None, None)
+    table = _per_unit(plan, metric, u, 0)
+    joined = u.left_join(table, u.u_person == table.p_person)
+    return joined.select(
+        person_id=joined.u_person,
+        value=joined.value.fill_null(0.0).cast("float64"),
+        denominator=(
+            joined.denominator.fill_null(0.0).cast("float64")
+            if UNIT_KINDS[metric.type] == "ratio"
+            else ibis.null("float64")
+        ),
+    )
+
+
+def _in_windows(plan: _Plan, rows: Any, u: Any) -> Any:
+    j = rows.join(u, [rows.person_id == u.u_person, rows.ts >= u.u_start, rows.ts < u.u_end])
+    return j
+
+
+def _per_unit(plan: _Plan, metric: Metric, u: Any, depth: int) -> Any:
+    """`p_person`, `value`, `denominator` for the persons with events in their window."""
+    if depth > len(plan.catalog.metrics):
+        raise MetricQueryError(f"metric '{metric.name}': ratios refer to each other in a cycle")
+    null = ibis.null("float64")
+    if metric.type == "ratio":
+        num = _per_unit(plan, plan.catalog.metric(metric.numerator or ""), u, depth + 1)
+        den = _per_unit(plan, plan.catalog.metric(metric.denominator or ""), u, depth + 1)
+        num = num.select(n_person=num.p_person, n_value=num.value)
+        den = den.select(d_person=den.p_person, d_value=den.value)
+        j = num.outer_join(den, num.n_person == den.d_person)
+        return j.select(
+            p_person=ibis.coalesce(j.n_person, j.d_person),
+            value=j.n_value.fill_null(0.0).cast("float64"),
+            denominator=j.d_value.fill_null(0.0).cast("float64"),
+        )
+    if metric.type == "conversion":
+        entries = _in_windows(plan, _matching(plan, metric.event, metric.filters), u)
+        first = entries.aggregate(e_ts=entries.ts.min(), by=[entries.person_id])
+        thens = _matching(plan, metric.then, metric.then_filters, upper=False)
+        thens = thens.select(t_person=thens.person_id, t_ts=thens.ts)
+        window = ibis.interval(days=metric.conversion_window_days())
+        j = first.left_join(
+            thens,
+            [
+                first.person_id == thens.t_person,
+                thens.t_ts > first.e_ts,
+                thens.t_ts <= first.e_ts + window,
+            ],
+        )
+        per = j.aggregate(converted=j.t_person.count(), by=[j.person_id])
+        return per.select(
+            p_person=per.person_id,
+            value=ibis.ifelse(per.converted > 0, 1.0, 0.0),
+            denominator=ibis.literal(1.0),
+        )
+    if metric.type == "active_users":
+        rows = _in_windows(plan, _matching(plan, None, metric.filters, active=True), u)
+    else:
+        rows = _in_windows(plan, _matching(plan, metric.event, metric.filters), u)
+    if metric.type == "count":
+        per = rows.aggregate(value=rows.count().cast("float64"), by=[rows.person_id])
+        return per.select(p_person=per.person_id, value=per.value, denominator=null)
+    if metric.type in ("unique_users", "unique_accounts", "active_users"):
+        per = rows.aggregate(n=rows.count(), by=[rows.person_id])
+        return per.select(p_person=per.person_id, value=ibis.literal(1.0), denominator=null)
+    number = property_number(plan.con, rows.e_props, metric.property or "")
+    rows = rows.mutate(_x=number)
+    if metric.type == "sum":
+        per = rows.aggregate(value=rows._x.sum().cast("float64"), by=[rows.person_id])
+        return per.select(p_person=per.person_id, value=per.value.fill_null(0.0), denominator=null)
+    per = rows.aggregate(
+        value=rows._x.sum().cast("float64"),
+        denominator=rows._x.count().cast("float64"),
+        by=[rows.person_id],
+    )
+    return per.select(
+        p_person=per.person_id, value=per.value.fill_null(0.0), denominator=per.denominator
+    )

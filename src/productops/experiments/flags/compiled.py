@@ -40,6 +40,7 @@ _MASK = 0xFFFFFFFF
 def _compile_condition(condition: Mapping[str, Any], groups: Mapping[str, list[Any]]) -> Check:
     """A closure with the condition's answer; common shapes get a direct test, the rest the
     reference interpreter."""
+
     def interpreted(a: Attributes) -> bool:
         return evaluate_condition(a, condition, groups)
 
