@@ -207,8 +207,10 @@ def test_without_smtp_the_list_of_whom_to_tell_is_exported(workspace: Workspace)
     csv_text = to_csv(columns, rows)
     assert "tom@tiny.example" in csv_text
     assert "'=HYPERLINK" not in csv_text  # the excerpt is empty; the feedback text is not exported
-    assert notify.mark_told(workspace, req.id, "pm") == 1
-    assert notify.mark_told(workspace, req.id, "pm") == 0
+    with transaction(workspace.sessions) as s:
+        assert notify.mark_told(s, req.id, "pm") == 1
+    with transaction(workspace.sessions) as s:
+        assert notify.mark_told(s, req.id, "pm") == 0
 
 
 def test_the_message_quotes_the_askers_words_as_plain_text() -> None:

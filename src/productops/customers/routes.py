@@ -31,7 +31,7 @@ from productops.web.deps import (
     is_fragment,
 )
 from productops.web.export import CSV_RESPONSE_DOC, csv_response
-from productops.web.nav import HomeCount, NavEntry, add_home_cards, add_nav
+from productops.web.nav import HomeCount, NavEntry, add_home_cards, add_nav, page_sections
 from productops.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
@@ -122,6 +122,8 @@ def account_page(request: Request, db: DbDep, principal: UserPage, account_id: i
             "people_count": service.count_people(db, account_id),
             "can_edit": principal.can("write"),
             "show_contact": principal.can(PEOPLE_PII),
+            # What other pillars show about this account (its feedback, …).
+            "sections": page_sections(request, "account", db, principal, account_id),
         },
     )
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from productops.core.auth import Permission, Principal
@@ -30,6 +31,9 @@ class HomeCount:
 
 
 HomeCards = Callable[[Session, Principal, Workspace], list[HomeCount]]
+# A section another pillar adds to a page: given the request, session, caller and the page's
+# record id, the HTML to show (rendered and escaped by that pillar's own template), or None.
+PageSection = Callable[[Request, Session, Principal, int], Markup | None]
 
 
 @dataclass
@@ -38,6 +42,7 @@ class Shell:
 
     nav: list[NavEntry] = field(default_factory=list)
     home_cards: list[tuple[int, HomeCards]] = field(default_factory=list)
+    sections: dict[str, list[tuple[int, PageSection]]] = field(default_factory=dict)
 
     def visible_nav(self, principal: Principal | None, section: str) -> list[NavEntry]:
         if principal is None:
@@ -61,3 +66,22 @@ def add_nav(app: FastAPI, entry: NavEntry) -> None:
 def add_home_cards(app: FastAPI, cards: HomeCards, order: int = 100) -> None:
     """Add live counts to the home page."""
     shell(app).home_cards.append((order, cards))
+
+
+def add_page_section(app: FastAPI, page: str, section: PageSection, order: int = 100) -> None:
+    """Add a section to another pillar's page (e.g. `"account"`: the feedback of an account
+    on its page), without that pillar knowing of this one."""
+    shell(app).sections.setdefault(page, []).append((order, section))
+
+
+def page_sections(
+    request: Request, page: str, db: Session, principal: Principal, record_id: int
+) -> list[Markup]:
+    """The sections other pillars add to `page` for the record `record_id`, in order."""
+    found = sorted(shell(request.app).sections.get(page, []), key=lambda s: s[0])
+    out = []
+    for _, section in found:
+        html = section(request, db, principal, record_id)
+        if html is not None:
+            out.append(html)
+    return out

@@ -18,6 +18,7 @@ from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from productops.core import audit
 from productops.core.db import transaction
@@ -161,24 +162,24 @@ def close_the_loop(
     return NotifyResult(request_id, sent, already, no_email)
 
 
-def mark_told(ws: Workspace, request_id: int, actor: str) -> int:
+def mark_told(session: Session, request_id: int, actor: str) -> int:
     """Record everyone who asked as told (after the list was exported and sent by hand)."""
-    with transaction(ws.sessions) as s:
-        get_request(s, request_id)
-        told = set(
-            s.scalars(select(Notification.person_id).where(Notification.request_id == request_id))
-        )
-        marked = 0
-        for a in askers(s, request_id):
-            if a.person is not None and a.person.id not in told:
-                s.add(
-                    Notification(
-                        request_id=request_id,
-                        person_id=a.person.id,
-                        email=a.person.email,
-                        channel="export",
-                    )
+    get_request(session, request_id)
+    told = set(
+        session.scalars(select(Notification.person_id).where(Notification.request_id == request_id))
+    )
+    marked = 0
+    for a in askers(session, request_id):
+        if a.person is not None and a.person.id not in told:
+            session.add(
+                Notification(
+                    request_id=request_id,
+                    person_id=a.person.id,
+                    email=a.person.email,
+                    channel="export",
                 )
-                marked += 1
-        audit.record(s, actor, "request.told", "request", request_id, {"exported": marked})
+            )
+            marked += 1
+    session.flush()
+    audit.record(session, actor, "request.told", "request", request_id, {"exported": marked})
     return marked
