@@ -14,6 +14,8 @@ from __future__ import annotations
 import ipaddress
 import json as jsonlib
 import socket
+import ssl
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -410,12 +412,25 @@ class _PinnedBackend(httpcore.NetworkBackend):
         raise error
 
 
+_SSL_CONTEXT: ssl.SSLContext | None = None
+_SSL_LOCK = threading.Lock()
+
+
+def _ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context for every request: loading the CA bundle costs ~25 ms, which
+    a sync of hundreds of pages would otherwise pay on each (a context is safe to share)."""
+    global _SSL_CONTEXT
+    with _SSL_LOCK:
+        if _SSL_CONTEXT is None:
+            _SSL_CONTEXT = httpx.create_ssl_context()
+        return _SSL_CONTEXT
+
+
 def _pinned_transport(backend: _PinnedBackend) -> httpx.HTTPTransport:
-    transport = httpx.HTTPTransport()
+    context = _ssl_context()
+    transport = httpx.HTTPTransport(verify=context)
     # httpx offers no public hook for the network backend: swap in a pool that dials through it.
-    transport._pool = httpcore.ConnectionPool(
-        ssl_context=httpx.create_ssl_context(), network_backend=backend
-    )
+    transport._pool = httpcore.ConnectionPool(ssl_context=context, network_backend=backend)
     return transport
 
 
