@@ -5,6 +5,7 @@ and offered as JSON under /api/v1/portfolio."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
@@ -42,6 +43,26 @@ def _portfolio(request: Request, db: Session, view: Any) -> Portfolio:
     return build(db, workspace_of(request), view.rule, view.filters)
 
 
+# The executive page lists, under each initiative, the epics that need attention most (flags,
+# then health, then the nearest target date); the initiative's page lists them all.
+EPIC_LIMIT = 12
+
+
+def _attention(p: Portfolio) -> None:
+    rank = {"off_track": 0, "at_risk": 1, "on_track": 3}
+
+    def key(e: Any) -> tuple[Any, ...]:
+        health = rank.get(e.health.health, 2) if e.health else 2
+        return (-len(e.flags), health, e.target_date or dt.date.max, e.id)
+
+    for o in p.every_objective():
+        o.epics.sort(key=key)
+        for i in o.initiatives:
+            i.epics.sort(key=key)
+    for i in p.unlinked_initiatives:
+        i.epics.sort(key=key)
+
+
 def _objective_chart(db: Session, p: Portfolio) -> dict[str, Any] | None:
     objectives = {o.id: o.title for o in p.objectives[:12]}
     return charts.progress_over_time(
@@ -52,6 +73,7 @@ def _objective_chart(db: Session, p: Portfolio) -> dict[str, Any] | None:
 @pages.get("/portfolio")
 def portfolio_page(request: Request, db: DbDep, principal: ReadPage, view: ViewDep) -> Response:
     p = _portfolio(request, db, view)
+    _attention(p)
     return render_charts(
         request,
         "portfolio/portfolio.html",
@@ -61,6 +83,7 @@ def portfolio_page(request: Request, db: DbDep, principal: ReadPage, view: ViewD
             "tab": "portfolio",
             "pct": pct,
             "flag_counts": p.flag_counts(),
+            "epic_limit": EPIC_LIMIT,
             "chart": _objective_chart(db, p),
             **choices(db),
         },
