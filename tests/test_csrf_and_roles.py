@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from productops.cli.kit import error_detail
 from productops.core.auth import role_permissions
 from productops.core.models import Role, Team
 from productops.core.workspace import Workspace
@@ -193,7 +194,7 @@ def test_bad_input_is_422_with_the_reason(
         path, json=body, headers={"Authorization": f"Bearer {key}"}
     )
     assert r.status_code == 422
-    assert needle in r.json()["detail"]
+    assert needle in error_detail(r)
 
 
 def test_the_last_admin_cannot_demote_or_deactivate_themselves(workspace: Workspace) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from productops.cli import app as cli
+from productops.cli.kit import error_detail
 from productops.core import jobs
 from productops.core.clock import utcnow
 from productops.core.db import transaction
@@ -178,7 +179,7 @@ def test_a_job_kind_refuses_parameters_it_does_not_take(workspace: Workspace) ->
     for params, field in (({"n": "many"}, "n"), ({"n": 3, "shell": "rm"}, "shell")):
         r = client.post("/api/v1/jobs", json={"kind": "test.count", "params": params}, headers=auth)
         assert r.status_code == 422, r.text
-        assert field in r.json()["detail"]
+        assert field in error_detail(r)
     with workspace.sessions() as s:
         assert s.scalar(select(Job)) is None  # nothing queued
 
@@ -196,4 +197,4 @@ def test_a_job_kind_says_who_may_queue_it(workspace: Workspace) -> None:
     r = client.post(
         "/api/v1/jobs", json={"kind": "demo.build", "params": {"size": "huge"}}, headers=admin
     )
-    assert r.status_code == 422 and "size" in r.json()["detail"]
+    assert r.status_code == 422 and "size" in error_detail(r)

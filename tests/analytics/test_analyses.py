@@ -15,7 +15,6 @@ The story (January 2024; weeks start on Monday, W1 = Jan 1-7 ... W5 = Jan 29-31)
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -477,38 +476,3 @@ def test_a_workspace_without_events_answers_with_zeros(workspace: Workspace) -> 
     )
     assert r.status_code == 200, r.text
     assert [row["active_persons"] for row in r.json()["data"]] == [0, 0]
-
-
-EXAMPLES = int(os.environ.get("PRODUCTOPS_FUZZ_EXAMPLES", "10"))
-
-
-def test_schemathesis_finds_no_server_error_in_the_insights_api(
-    sqlite_workspace: Workspace,
-) -> None:
-    write_story(events_file(sqlite_workspace))
-    story_workspace = sqlite_workspace
-    schemathesis = pytest.importorskip("schemathesis")
-
-    client = api_client(story_workspace, "read")
-    schema = schemathesis.openapi.from_asgi("/api/openapi.json", client.app).include(tag="insights")
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 6
-    headers = {"Authorization": client.headers["Authorization"]}
-    for operation in operations:
-        _fuzz(operation, headers)
-
-
-def _fuzz(operation: Any, headers: dict[str, str]) -> None:
-    from hypothesis import HealthCheck, given, settings
-
-    @settings(
-        max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None
-    )
-    @given(case=operation.as_strategy())
-    def call(case: Any) -> None:
-        response = case.call(headers=headers)
-        assert response.status_code < 500, (operation.path, response.text)
-        if response.status_code == 200:
-            case.validate_response(response)
-
-    call()

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from productops.analytics import store
 from productops.analytics.dashboards.service import standard_dashboard
 from productops.analytics.settings import events_file
+from productops.cli.kit import error_detail
 from productops.core.models import Role
 from productops.core.workspace import Workspace
 from productops.web.app import create_app
@@ -142,7 +143,7 @@ def test_saved_dashboards_hold_catalog_metrics(sqlite_workspace: Workspace) -> N
     bad = client.post(
         "/api/v1/dashboards", headers=auth, json={"name": "Weekly", "panels": [{"metric": "nope"}]}
     )
-    assert bad.status_code == 422 and "no metric 'nope'" in bad.json()["detail"]
+    assert bad.status_code == 422 and "no metric 'nope'" in error_detail(bad)
     made = client.post(
         "/api/v1/dashboards",
         headers=auth,
@@ -228,7 +229,7 @@ def test_review_fixes_bad_input_gets_reasons_not_server_errors(
         headers=auth,
         json={"name": "X", "panels": [{"metric": "reports", "by": "nonexistent"}]},
     )
-    assert bad.status_code == 422 and "no dimension 'nonexistent'" in bad.json()["detail"]
+    assert bad.status_code == 422 and "no dimension 'nonexistent'" in error_detail(bad)
     ok = client.post(
         "/api/v1/dashboards",
         headers=auth,

@@ -13,6 +13,7 @@ from productops import customers
 from productops.analytics import store
 from productops.analytics.ingest.service import ingest_posthog
 from productops.analytics.settings import events_file
+from productops.cli.kit import error_detail
 from productops.core.db import transaction
 from productops.core.models import Role
 from productops.core.workspace import Workspace
@@ -199,7 +200,7 @@ def test_a_typo_says_what_was_meant(company: Workspace) -> None:
     assert r.status_code == 422 and "did you mean" in r.text
     api = _api(company)
     r = api.get("/api/v1/insights/funnel", params={"steps": ["Page Viewed", "Reprot Created"]})
-    assert r.status_code == 422 and "did you mean 'Report Created'" in r.json()["detail"]
+    assert r.status_code == 422 and "did you mean 'Report Created'" in error_detail(r)
 
 
 def test_saving_a_metric_on_an_event_never_sent_asks_first(company: Workspace) -> None:

@@ -34,6 +34,7 @@ from productops.analytics.sql.service import (
     run_sql,
     to_csv,
 )
+from productops.cli.kit import error_detail
 from productops.core.models import Role
 from productops.core.workspace import Workspace, init_workspace
 from productops.web.app import create_app
@@ -459,7 +460,7 @@ def test_the_api_refuses_writes_and_gives_csv(any_db: Workspace) -> None:
     auth = {"Authorization": f"Bearer {api_key(any_db, 'read')}"}
     r = client.post("/api/v1/sql", json={"query": "DROP TABLE events"}, headers=auth)
     assert r.status_code == 422
-    assert "only SELECT" in r.json()["detail"]
+    assert "only SELECT" in error_detail(r)
     r = client.post(
         "/api/v1/sql?format=csv",
         json={"query": "SELECT event FROM events ORDER BY ts", "limit": 2},

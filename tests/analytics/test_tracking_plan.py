@@ -630,8 +630,8 @@ def test_the_api_returns_the_report_as_json_to_readers_only(workspace: Workspace
             "count": 2,
             "quarantined": 0,
             "by_source": {"posthog": 1, "segment": 1},
-            "first_seen": "2025-03-01T12:00:00",
-            "last_seen": "2025-03-02T12:00:00",
+            "first_seen": "2025-03-01T12:00:00Z",  # UTC, and saying so
+            "last_seen": "2025-03-02T12:00:00Z",
             "example": None,
         }
     ]

@@ -244,12 +244,15 @@ def error_detail(response: Any) -> str:
     except ValueError:
         return f"the server answered {response.status_code}: {response.text[:200]}"
     if isinstance(detail, list):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg', '')}"
-            for d in detail
-            if isinstance(d, dict)
-        )
+        return "; ".join(_problem(d) for d in detail if isinstance(d, dict))
     return str(detail)
+
+
+def _problem(item: dict[str, Any]) -> str:
+    """One `{loc, msg}` of a 422: `field: message`, or the message alone when the problem is
+    the request as a whole (a service's refusal has no location)."""
+    where = ".".join(str(p) for p in item.get("loc", [])[1:])
+    return f"{where}: {item.get('msg', '')}" if where else str(item.get("msg", ""))
 
 
 def server_for(ws: Workspace) -> ServerClient | None:

@@ -35,6 +35,10 @@ class AuthenticationFailed(ProductOpsError):
     """The credentials are wrong, expired or missing."""
 
 
+class TooLarge(ProductOpsError):
+    """The request, or a file sent in it, is over a size limit (the message says which)."""
+
+
 class RateLimited(ProductOpsError):
     """Too many attempts; try again after `retry_after` seconds."""
 

@@ -4,17 +4,50 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Generic, TypeVar
+import re
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from productops.core.models import JobStatus, Role, Scope
+
+# Control characters and every character Python's `str.strip` removes, spelled out: `\s`
+# means something else to JSON Schema, to Python and to pydantic's regex engine.
+_BLANK = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# An email address as productops takes it (`auth.normalise_email`, the people's records):
+# one '@' with something on each side, no spaces or control characters.
+EMAIL_PATTERN = rf"^[^@{_BLANK}]+@[^@{_BLANK}]+$"
+_EMAIL = re.compile(EMAIL_PATTERN)
+
+
+def _address(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise ValueError(f"'{value[:60]}' is not an email address")
+    return value
+
+
+def _address_or_none(value: str | None) -> str | None:
+    return _address(value) if value else value
+
+
+# The pattern is in the document; the check says what is wrong in words.
+Email = Annotated[
+    str,
+    Field(max_length=320, json_schema_extra={"pattern": EMAIL_PATTERN}),
+    AfterValidator(_address),
+]
+# An address, or none (empty or null).
+OptionalEmail = Annotated[
+    str | None,
+    Field(max_length=320, json_schema_extra={"pattern": rf"^([^@{_BLANK}]+@[^@{_BLANK}]+)?$"}),
+    AfterValidator(_address_or_none),
+]
 
 
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(max_length=320)
+    email: Email
     name: str = Field(default="", max_length=200)
     password: str = Field(min_length=10, max_length=1000)
     role: Role = Role.viewer

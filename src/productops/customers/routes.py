@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from productops.core.auth import Principal
+from productops.core.errors import TooLarge
 from productops.core.schemas import Page
 from productops.core.workspace import Workspace
 from productops.customers import service
@@ -29,9 +30,12 @@ from productops.web.deps import (
     WriteApi,
     WritePage,
     is_fragment,
+    reads_only,
 )
 from productops.web.export import CSV_RESPONSE_DOC, csv_response
 from productops.web.nav import HomeCount, NavEntry, add_home_cards, add_nav, page_sections
+from productops.web.params import Offset, RecordId
+from productops.web.responses import error_responses
 from productops.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
@@ -161,7 +165,7 @@ def api_accounts(
     region: PlanFilter = None,
     sort: Sort = "arr",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     format: Literal["json", "csv"] = "json",
 ) -> Page[AccountPublic] | Response:
     """Accounts, filtered and sorted; `format=csv` gives every match as CSV."""
@@ -178,19 +182,26 @@ def api_accounts(
     )
 
 
-@api.post("/accounts", status_code=201, responses={409: {"description": "external id taken"}})
+NO_ACCOUNT = error_responses((404, "no account with that id"))
+
+
+@api.post(
+    "/accounts",
+    status_code=201,
+    responses=error_responses((409, "an account with that external id exists")),
+)
 def api_create_account(db: DbDep, principal: WriteApi, body: AccountCreate) -> AccountPublic:
     return AccountPublic.model_validate(service.create_account(db, body, actor=principal.actor))
 
 
-@api.get("/accounts/{account_id}")
-def api_account(db: DbDep, principal: ReadApi, account_id: int) -> AccountPublic:
+@api.get("/accounts/{account_id}", responses=NO_ACCOUNT)
+def api_account(db: DbDep, principal: ReadApi, account_id: RecordId) -> AccountPublic:
     return AccountPublic.model_validate(service.get_account(db, account_id))
 
 
-@api.patch("/accounts/{account_id}")
+@api.patch("/accounts/{account_id}", responses=NO_ACCOUNT)
 def api_update_account(
-    db: DbDep, principal: WriteApi, account_id: int, body: AccountUpdate
+    db: DbDep, principal: WriteApi, account_id: RecordId, body: AccountUpdate
 ) -> AccountPublic:
     """Change an account (only the fields sent). Analyses by plan, segment or region follow."""
     account = service.update_account(db, account_id, body, actor=principal.actor)
@@ -203,20 +214,36 @@ def _person_out(principal: Principal, person: object) -> PersonPublic:
     return PersonPublic.model_validate(person)
 
 
-@api.get("/accounts/{account_id}/people", response_model=list[PersonContact | PersonPublic])
-def api_account_people(db: DbDep, principal: ReadApi, account_id: int) -> list[PersonPublic]:
+@api.get(
+    "/accounts/{account_id}/people",
+    response_model=list[PersonContact | PersonPublic],
+    responses=NO_ACCOUNT,
+)
+def api_account_people(db: DbDep, principal: ReadApi, account_id: RecordId) -> list[PersonPublic]:
     """The people of an account; emails only for callers with `people.pii`."""
     service.get_account(db, account_id)
     return [_person_out(principal, p) for p in service.people_of(db, account_id)]
 
 
-@api.post("/people", status_code=201, response_model=PersonContact | PersonPublic)
+@api.post(
+    "/people",
+    status_code=201,
+    response_model=PersonContact | PersonPublic,
+    responses=error_responses(
+        (404, "no account with the `account_external_id` given"),
+        (409, "a person with that external id exists"),
+    ),
+)
 def api_create_person(db: DbDep, principal: WriteApi, body: PersonCreate) -> PersonPublic:
     return _person_out(principal, service.create_person(db, body, actor=principal.actor))
 
 
-@api.get("/people/{person_id}", response_model=PersonContact | PersonPublic)
-def api_person(db: DbDep, principal: ReadApi, person_id: int) -> PersonPublic:
+@api.get(
+    "/people/{person_id}",
+    response_model=PersonContact | PersonPublic,
+    responses=error_responses((404, "no person with that id")),
+)
+def api_person(db: DbDep, principal: ReadApi, person_id: RecordId) -> PersonPublic:
     return _person_out(principal, service.get_person(db, person_id))
 
 
@@ -233,9 +260,7 @@ async def _upload(request: Request) -> bytes:
 
 
 def _too_large() -> Exception:
-    from productops.core.errors import InvalidInput
-
-    return InvalidInput(f"the file is over {MAX_IMPORT_BYTES // 2**20} MiB")
+    return TooLarge(f"the file is over {MAX_IMPORT_BYTES // 2**20} MiB")
 
 
 _CSV_BODY = {
@@ -246,7 +271,11 @@ _CSV_BODY = {
 }
 
 
-@api.post("/accounts/import", openapi_extra=_CSV_BODY)
+IMPORT_REFUSALS = error_responses((413, f"the file is over {MAX_IMPORT_BYTES // 2**20} MiB"))
+
+
+@api.post("/accounts/import", openapi_extra=_CSV_BODY, responses=IMPORT_REFUSALS)
+@reads_only  # the import is a transaction of its own; the request's must not hold the lock
 async def api_import_accounts(
     request: Request, principal: WriteApi, filename: str = "accounts.csv"
 ) -> ImportSummary:
@@ -257,7 +286,8 @@ async def api_import_accounts(
     return await _run_import(request, principal, data, filename, service.import_accounts)
 
 
-@api.post("/people/import", openapi_extra=_CSV_BODY)
+@api.post("/people/import", openapi_extra=_CSV_BODY, responses=IMPORT_REFUSALS)
+@reads_only
 async def api_import_people(
     request: Request, principal: WriteApi, filename: str = "people.csv"
 ) -> ImportSummary:

@@ -4,9 +4,11 @@ fields) and what is shown (`…Public`; contact details only in `PersonContact`)
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from productops.core.schemas import OptionalEmail
 
 _ID = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
 
@@ -24,17 +26,46 @@ class AccountCreate(BaseModel):
     traits: dict[str, Any] = Field(default_factory=dict, max_length=200)
 
 
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("leave the field out to keep it; it cannot be emptied with null")
+    return value
+
+
+def _without_null(schema: dict[str, Any]) -> None:
+    """The document shows the field as its value's type alone (null is refused)."""
+    for option in schema.pop("anyOf", []):
+        if option.get("type") != "null":
+            schema.update(option)
+    schema.pop("default", None)
+
+
+# An update may leave such a field out, but not set it to null: the account keeps a value.
+Kept = AfterValidator(_not_null)
+
+
 class AccountUpdate(BaseModel):
-    """Only the fields sent are changed; `traits` are merged (a null value removes a trait)."""
+    """Only the fields sent are changed; `traits` are merged (a null value removes a trait).
+    Of the others, only `domain` can be emptied with null."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=300)
+    name: Annotated[str | None, Kept] = Field(
+        default=None, min_length=1, max_length=300, json_schema_extra=_without_null
+    )
     domain: str | None = Field(default=None, max_length=300)
-    plan: str | None = Field(default=None, max_length=50)
-    segment: str | None = Field(default=None, max_length=50)
-    region: str | None = Field(default=None, max_length=50)
-    arr: float | None = Field(default=None, ge=0, le=1e12)
+    plan: Annotated[str | None, Kept] = Field(
+        default=None, max_length=50, json_schema_extra=_without_null
+    )
+    segment: Annotated[str | None, Kept] = Field(
+        default=None, max_length=50, json_schema_extra=_without_null
+    )
+    region: Annotated[str | None, Kept] = Field(
+        default=None, max_length=50, json_schema_extra=_without_null
+    )
+    arr: Annotated[float | None, Kept] = Field(
+        default=None, ge=0, le=1e12, json_schema_extra=_without_null
+    )
     traits: dict[str, Any] | None = Field(default=None, max_length=200)
 
 
@@ -59,7 +90,7 @@ class PersonCreate(BaseModel):
 
     external_id: str = _ID
     account_external_id: str | None = Field(default=None, max_length=200)
-    email: str | None = Field(default=None, max_length=320)
+    email: OptionalEmail = None
     name: str | None = Field(default=None, max_length=300)
     traits: dict[str, Any] = Field(default_factory=dict, max_length=200)
 

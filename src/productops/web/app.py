@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 
 from productops import __version__
 from productops.core import localserver, pillars
@@ -24,11 +25,13 @@ from productops.core.errors import (
     PermissionDenied,
     ProductOpsError,
     RateLimited,
+    TooLarge,
 )
 from productops.core.jobs import Worker
 from productops.core.workspace import Workspace
 from productops.web.deps import CsrfError, LoginRequired, csrf_protect, is_https
 from productops.web.nav import Shell
+from productops.web.responses import document_refusals
 from productops.web.templating import make_templates, render
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,7 @@ _STATUS: dict[type[ProductOpsError], int] = {
     PermissionDenied: 403,
     AuthenticationFailed: 401,
     RateLimited: 429,
+    TooLarge: 413,
     InvalidInput: 422,
 }
 
@@ -55,6 +59,7 @@ _TITLES = {
     403: "Not allowed",
     404: "Not found",
     409: "Conflict",
+    413: "Too large",
     422: "Check the input",
     429: "Too many attempts",
 }
@@ -67,9 +72,15 @@ def _error(
     title: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """An error as JSON for API clients, or as a page with the layout for people."""
+    """An error as JSON for API clients, or as a page with the layout for people.
+
+    A 422 has one shape whoever found the problem (the request's schema or a service): a
+    list of `{loc, msg, type}`, as the OpenAPI document says (see `web.responses`)."""
     if _wants_json(request):
-        return JSONResponse({"detail": message}, status_code=status, headers=headers)
+        detail: object = message
+        if status == 422:
+            detail = [{"loc": [], "msg": message, "type": "value_error"}]
+        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
     context = {"title": title or _TITLES.get(status, "Something is off"), "message": message}
     response = render(request, "error.html", context, status_code=status)
     response.headers.update(headers or {})
@@ -171,6 +182,20 @@ def create_app(
         # e.g. an id or offset larger than the database's 64-bit integers
         return _error(request, 422, "a number in the request is out of range")
 
+    @app.exception_handler(DataError)
+    async def value_the_database_refuses(request: Request, exc: DataError) -> Response:
+        # PostgreSQL refuses what SQLite takes: an integer past an INTEGER column's 32 bits,
+        # a NUL character in text. Both come with the request; anything else is a 500.
+        text = str(exc.orig)
+        if "out of range" not in text and "NUL (0x00)" not in text:
+            raise exc
+        return _error(
+            request,
+            422,
+            "a value in the request cannot be stored (a number out "
+            "of range, or a NUL character in text)",
+        )
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = [
@@ -204,4 +229,5 @@ def create_app(
     pages.register(app)
     for _, routes in pillars.parts("routes"):
         routes.register(app)
+    document_refusals(app)
     return app

@@ -52,6 +52,8 @@ from productops.web.deps import (
     workspace_of,
 )
 from productops.web.nav import HomeCount, NavEntry, add_home_cards, add_nav, shell
+from productops.web.params import Offset, RecordId
+from productops.web.responses import error_responses
 from productops.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
@@ -223,8 +225,8 @@ def api_list_jobs(
     return [JobPublic.model_validate(j) for j in jobs.list_jobs(db, limit=limit)]
 
 
-@api.get("/jobs/{job_id}", tags=["jobs"])
-def api_get_job(db: DbDep, principal: ReadApi, job_id: int) -> JobPublic:
+@api.get("/jobs/{job_id}", tags=["jobs"], responses=error_responses((404, "no job with that id")))
+def api_get_job(db: DbDep, principal: ReadApi, job_id: RecordId) -> JobPublic:
     return JobPublic.model_validate(jobs.get_job(db, job_id))
 
 
@@ -232,10 +234,9 @@ def api_get_job(db: DbDep, principal: ReadApi, job_id: int) -> JobPublic:
     "/jobs",
     tags=["jobs"],
     status_code=202,
-    responses={
-        403: {"description": "the caller may not queue jobs of this kind"},
-        404: {"description": "no job kind of that name"},
-    },
+    responses=error_responses(
+        (403, "the caller may not queue jobs of this kind"), (404, "no job kind of that name")
+    ),
 )
 def api_enqueue_job(db: DbDep, principal: WriteApi, body: JobCreate) -> JobPublic:
     """Queue a job. Each kind says who may queue it (403 otherwise) and which parameters it
@@ -288,7 +289,12 @@ def api_list_teams(db: DbDep, principal: ReadApi) -> list[TeamPublic]:
     return [_team_public(t) for t in teams.list_teams(db)]
 
 
-@api.post("/teams", tags=["teams"], status_code=201)
+@api.post(
+    "/teams",
+    tags=["teams"],
+    status_code=201,
+    responses=error_responses((409, "a team of that name exists")),
+)
 def api_create_team(db: DbDep, principal: WriteApi, body: TeamCreate) -> TeamPublic:
     team = teams.create_team(db, body.name, body.description, actor=principal.actor)
     db.refresh(team)
@@ -357,7 +363,12 @@ def api_list_users(db: DbDep, principal: AdminApi) -> list[UserPublic]:
     return [UserPublic.model_validate(u) for u in auth.list_users(db)]
 
 
-@api.post("/users", tags=["admin"], status_code=201)
+@api.post(
+    "/users",
+    tags=["admin"],
+    status_code=201,
+    responses=error_responses((409, "a user with that email exists")),
+)
 def api_create_user(db: DbDep, principal: AdminApi, body: UserCreate) -> UserPublic:
     user = auth.create_user(
         db, body.email, body.name, body.password, body.role, actor=principal.actor
@@ -365,8 +376,16 @@ def api_create_user(db: DbDep, principal: AdminApi, body: UserCreate) -> UserPub
     return UserPublic.model_validate(user)
 
 
-@api.patch("/users/{user_id}", tags=["admin"])
-def api_update_user(db: DbDep, principal: AdminApi, user_id: int, body: UserUpdate) -> UserPublic:
+@api.patch(
+    "/users/{user_id}",
+    tags=["admin"],
+    responses=error_responses(
+        (404, "no user with that id"), (409, "the change would leave no active admin")
+    ),
+)
+def api_update_user(
+    db: DbDep, principal: AdminApi, user_id: RecordId, body: UserUpdate
+) -> UserPublic:
     user = db.get(User, user_id)
     if user is None:
         raise NotFound(f"no user {user_id}")
@@ -430,8 +449,10 @@ def api_create_key(db: DbDep, principal: AdminApi, body: ApiKeyCreate) -> ApiKey
     return ApiKeyCreated(id=new.id, name=new.name, scope=new.scope, key=new.secret)
 
 
-@api.delete("/apikeys/{key_id}", tags=["admin"])
-def api_revoke_key(db: DbDep, principal: AdminApi, key_id: int) -> ApiKeyPublic:
+@api.delete(
+    "/apikeys/{key_id}", tags=["admin"], responses=error_responses((404, "no API key with that id"))
+)
+def api_revoke_key(db: DbDep, principal: AdminApi, key_id: RecordId) -> ApiKeyPublic:
     return ApiKeyPublic.model_validate(auth.revoke_api_key(db, key_id, actor=principal.actor))
 
 
@@ -495,7 +516,7 @@ def api_audit(
     db: DbDep,
     principal: AdminApi,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     entity_type: str | None = None,
 ) -> Page[AuditEventPublic]:
     events, total = audit.list_events(db, limit=limit, offset=offset, entity_type=entity_type)

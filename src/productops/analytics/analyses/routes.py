@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from ibis.backends import BaseBackend
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from productops.analytics import analyses
 from productops.analytics.analyses import ActivityFilter, Insight
@@ -32,7 +32,22 @@ router = APIRouter(prefix="/api/v1/insights", tags=["insights"])
 GrainParam = Literal["day", "week", "month"]
 Start = StartDate
 End = EndDate
-EventName = Annotated[str, Query(min_length=1, max_length=200)]
+
+
+def _printable(name: str) -> str:
+    if any(ord(c) < 32 for c in name):
+        raise ValueError(f"{name!r}: name an event (1 to 200 printable characters)")
+    return name
+
+
+# An event name as the analyses take it (`query.activity.check_event_name`): 1 to 200
+# printable characters. Whether the store has seen it is the data's to say (422 then).
+PRINTABLE = {"pattern": r"^[^\x00-\x1f]*$"}
+Printable = AfterValidator(_printable)
+EventName = Annotated[
+    str, Query(min_length=1, max_length=200, json_schema_extra=PRINTABLE), Printable
+]
+Step = Annotated[str, Field(min_length=1, max_length=200, json_schema_extra=PRINTABLE), Printable]
 Breakdown = Annotated[
     str | None,
     Query(
@@ -162,11 +177,11 @@ def api_retention(
     principal: ReadApi,
     start: Start = None,
     end: End = None,
-    start_event: Annotated[
-        str, Query(min_length=1, max_length=200, description="* = any activity")
-    ] = analyses.ANY_EVENT,
+    start_event: Annotated[EventName, Query(description="* = any activity")] = analyses.ANY_EVENT,
     return_event: Annotated[
-        str | None, Query(max_length=200, description="default: the start event")
+        str | None,
+        Query(max_length=200, json_schema_extra=PRINTABLE, description="default: the start event"),
+        Printable,
     ] = None,
     grain: GrainParam = "week",
     mode: Literal["first_time", "recurring"] = "first_time",
@@ -196,7 +211,7 @@ def api_funnel(
     request: Request,
     principal: ReadApi,
     steps: Annotated[
-        list[str], Query(min_length=2, max_length=10, description="event names, in order")
+        list[Step], Query(min_length=2, max_length=10, description="event names, in order")
     ],
     start: Start = None,
     end: End = None,

@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field
 from productops.analytics.catalog import metrics as metrics_service
 from productops.analytics.catalog import service as catalog_service
 from productops.analytics.catalog.service import Catalog, CatalogError, Metric
-from productops.analytics.sql import service as sql_service
 from productops.core import audit
 from productops.core.auth import Permission, Principal
 from productops.core.clock import utcnow
@@ -24,7 +23,9 @@ from productops.web.deps import (
     require,
     workspace_of,
 )
+from productops.web.export import CSV_RESPONSE_DOC, csv_response
 from productops.web.params import OptionalDate
+from productops.web.responses import error_responses
 from productops.web.templating import render, render_charts
 
 router = APIRouter()
@@ -121,7 +122,11 @@ def api_metrics(request: Request, principal: ReadApi) -> CatalogOut:
     return _catalog_out(catalog_service.load_catalog(workspace_of(request)))
 
 
-@api.get("/metrics/{name}", response_model=None)
+@api.get(
+    "/metrics/{name}",
+    response_model=MetricResultOut,
+    responses={**CSV_RESPONSE_DOC, **error_responses((404, "no metric of that name"))},
+)
 def api_metric(
     request: Request,
     principal: ReadApi,
@@ -137,11 +142,7 @@ def api_metric(
         workspace_of(request), name, by=by, grain=grain, start=start, end=end
     )
     if format == "csv":
-        return Response(
-            sql_service.to_csv(result.columns, result.rows()),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{result.metric.name}.csv"'},
-        )
+        return csv_response(result.columns, result.rows(), result.metric.name)
     return MetricResultOut(**metrics_service.result_json(result))
 
 

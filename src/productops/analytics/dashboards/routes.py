@@ -16,11 +16,13 @@ from productops.core.auth import Permission
 from productops.core.errors import InvalidInput, NotFound
 from productops.web.deps import DbDep, ReadApi, UserPage, WriteApi, WritePage, workspace_of
 from productops.web.export import frame_response
-from productops.web.params import OptionalDate
+from productops.web.params import OptionalDate, RecordId
+from productops.web.responses import error_responses
 from productops.web.templating import render, render_charts
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["dashboards"])
+NO_DASHBOARD = error_responses((404, "no dashboard with that id"))
 
 
 def _chart_page(
@@ -350,7 +352,11 @@ def api_list_dashboards(db: DbDep, principal: ReadApi) -> list[DashboardOut]:
     return [_dash_out(r) for r in dashboards.list_dashboards(db)]
 
 
-@api.post("/dashboards", status_code=201)
+@api.post(
+    "/dashboards",
+    status_code=201,
+    responses=error_responses((409, "a dashboard of that name exists")),
+)
 def api_create_dashboard(
     request: Request, db: DbDep, principal: WriteApi, body: DashboardIn
 ) -> DashboardOut:
@@ -365,16 +371,16 @@ def api_create_dashboard(
     return _dash_out(row)
 
 
-@api.get("/dashboards/{dashboard_id}")
+@api.get("/dashboards/{dashboard_id}", responses=NO_DASHBOARD)
 def api_dashboard(
-    request: Request, db: DbDep, principal: ReadApi, dashboard_id: int
+    request: Request, db: DbDep, principal: ReadApi, dashboard_id: RecordId
 ) -> list[PanelOut]:
     row = dashboards.get_dashboard(db, dashboard_id)
     return [_panel_out(p) for p in dashboards.dashboard_panels(workspace_of(request), row.panels)]
 
 
-@api.delete("/dashboards/{dashboard_id}", status_code=204)
-def api_delete_dashboard(db: DbDep, principal: WriteApi, dashboard_id: int) -> Response:
+@api.delete("/dashboards/{dashboard_id}", status_code=204, responses=NO_DASHBOARD)
+def api_delete_dashboard(db: DbDep, principal: WriteApi, dashboard_id: RecordId) -> Response:
     dashboards.delete_dashboard(db, dashboard_id, actor=principal.actor)
     return Response(status_code=204)
 

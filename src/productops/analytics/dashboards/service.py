@@ -281,8 +281,11 @@ def _top_features(con: Any, start: dt.date, end: dt.date, activity: Any, n: int 
         "Dashboard Viewed",
         *activity.exclude,
     }
+    # Only names the analyses take (`query.activity.check_event_name`): an SDK may send a
+    # control character in one, and the panel must not fail on it.
+    nameable = (ev.event.length() <= 200) & ~ev.event.re_search(r"[\x00-\x1f]")
     q = (
-        ev.filter(ev.ts >= lo, ev.ts < hi, ~ev.event.isin(list(skip)), ev.type == "track")
+        ev.filter(ev.ts >= lo, ev.ts < hi, ~ev.event.isin(list(skip)), ev.type == "track", nameable)
         .group_by("event")
         .aggregate(people=ev.distinct_id.nunique())
         .order_by([ibis.desc("people"), "event"])

@@ -62,8 +62,10 @@ from productops.core import auth
 from productops.core.auth import Permission
 from productops.core.clock import naive_utc, utcnow
 from productops.core.db import best_effort_write
+from productops.core.errors import TooLarge
 from productops.core.workspace import Workspace
 from productops.web.deps import WriteApi, client_ip, csrf_exempt, reads_only, workspace_of
+from productops.web.responses import error_responses
 
 log = logging.getLogger(__name__)
 
@@ -612,7 +614,10 @@ class ImportQueued(BaseModel):
             },
         }
     },
-    responses={413: {"description": "the file is too large"}},
+    responses=error_responses(
+        (400, "the format cannot be told from the file's name: pass `format`"),
+        (413, f"the file is over {MAX_UPLOAD_BYTES // 1024**3} GiB"),
+    ),
 )
 @reads_only
 async def api_import_events(
@@ -643,7 +648,7 @@ async def api_import_events(
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > MAX_UPLOAD_BYTES:
-                    raise PayloadTooLarge(f"the file is over {MAX_UPLOAD_BYTES // 1024**3} GiB")
+                    raise TooLarge(f"the file is over {MAX_UPLOAD_BYTES // 1024**3} GiB")
                 fh.write(chunk)
         target.chmod(0o600)
         # Checked against the kind's model (analytics.tasks.ImportEventsParams) by enqueue;

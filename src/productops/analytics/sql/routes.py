@@ -13,14 +13,18 @@ from productops.core.auth import Permission, Principal
 from productops.core.errors import PermissionDenied
 from productops.web.deps import PrincipalDep, reads_only, workspace_of
 from productops.web.export import CSV_RESPONSE_DOC
+from productops.web.responses import error_responses
 
 api = APIRouter(prefix="/api/v1", tags=["sql"])
 SQL_RESPONSES: dict[int | str, dict[str, Any]] = {
     **CSV_RESPONSE_DOC,
-    429: {
-        "description": "The caller (or the server) already runs as many console queries as "
-        "allowed; `Retry-After` says when to try again."
-    },
+    **error_responses(
+        (
+            429,
+            "The caller (or the server) already runs as many console queries as allowed; "
+            "`Retry-After` says when to try again.",
+        )
+    ),
 }
 
 

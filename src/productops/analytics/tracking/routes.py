@@ -7,16 +7,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from productops.analytics import tracking as tracking_plan
 from productops.core.auth import Permission
+from productops.core.clock import aware_utc
 from productops.core.errors import NotFound
 from productops.web.deps import ReadApi, ReadPage, WriteApi, WritePage, reads_only, workspace_of
-from productops.web.params import OptionalDate
+from productops.web.params import OptionalDate, OptionalMoment
+from productops.web.responses import error_responses
 from productops.web.templating import render
 
 router = APIRouter()
+
+# The event store keeps naive UTC times; the API writes them with their offset (RFC 3339).
+UtcTime = Annotated[dt.datetime, AfterValidator(aware_utc)]
 
 
 class ViolationPublic(BaseModel):
@@ -30,15 +35,15 @@ class ViolationPublic(BaseModel):
     count: int = Field(description="events breaking this rule, quarantined ones included")
     quarantined: int = Field(description="of those, how many are held in quarantine")
     by_source: dict[str, int] = Field(description="count per ingest source")
-    first_seen: dt.datetime = Field(description="event time (UTC) of the first such event")
-    last_seen: dt.datetime = Field(description="event time (UTC) of the last such event")
+    first_seen: UtcTime = Field(description="event time (UTC) of the first such event")
+    last_seen: UtcTime = Field(description="event time (UTC) of the last such event")
     example: str | None = Field(description="an offending value as JSON text (the latest)")
 
 
 class ViolationsReport(BaseModel):
     plan_file: str
-    start: dt.datetime | None
-    end: dt.datetime | None
+    start: UtcTime | None = Field(description="the `start` asked for, in UTC")
+    end: UtcTime | None = Field(description="the `end` asked for, in UTC")
     quarantined: int = Field(description="events held in quarantine in all")
     violations: list[ViolationPublic]
 
@@ -121,12 +126,16 @@ def release_quarantine_form(request: Request, principal: WritePage) -> Response:
     return RedirectResponse("/insights/tracking-plan", status_code=303)
 
 
-@router.get("/api/v1/tracking-plan/violations", tags=["tracking plan"])
+@router.get(
+    "/api/v1/tracking-plan/violations",
+    tags=["tracking plan"],
+    responses=error_responses((404, "the workspace has no tracking plan")),
+)
 def tracking_plan_violations(
     request: Request,
     principal: ReadApi,
-    start: Annotated[dt.datetime | None, Query(description="events at or after (UTC)")] = None,
-    end: Annotated[dt.datetime | None, Query(description="events before (UTC)")] = None,
+    start: Annotated[OptionalMoment, Query(description="events at or after this")] = None,
+    end: Annotated[OptionalMoment, Query(description="events before this")] = None,
 ) -> ViolationsReport:
     """How the stored events break the workspace's tracking plan, most frequent first."""
     ws = workspace_of(request)
@@ -142,6 +151,8 @@ def tracking_plan_violations(
 
 
 class ReleaseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     event_ids: list[str] | None = Field(
         default=None, max_length=100_000, description="the events to let in; none means all"
     )
