@@ -147,6 +147,15 @@ def alembic_config(engine: Engine) -> Any:
     return cfg
 
 
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Whether Alembic compares a schema object with the models: objects a pillar's migration
+    makes beside its tables (full-text indexes: `Base.metadata.info["derived"]`) are not
+    described by the models, so autogenerate must neither drop nor add them."""
+    return name not in Base.metadata.info.get("derived", ())
+
+
 def load_models() -> MetaData:
     """Import the house's tables and every pillar's `models`, so that `Base.metadata` (Alembic,
     backup, restore) sees them all; returns it."""

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from productops.core.db import Base, load_models
+from productops.core.db import Base, include_object, load_models
 
 load_models()
 
@@ -15,6 +15,7 @@ with engine.connect() as connection:
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
