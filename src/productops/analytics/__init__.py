@@ -44,8 +44,10 @@ if TYPE_CHECKING:
     from productops.analytics.query.source import event_source, event_summary
     from productops.analytics.settings import events_file
     from productops.analytics.sql.service import SqlResult, run_sql
+    from productops.analytics.store import ARROW_SCHEMA, append_arrow, bulk
 
 _NAMES = {
+    "ARROW_SCHEMA": ".store",
     "ActivityFilter": ".query",
     "Catalog": ".catalog.service",
     "Dimension": ".query",
@@ -58,6 +60,8 @@ _NAMES = {
     "active_users": ".analyses.service",
     "activity_filter": ".catalog.service",
     "adoption": ".analyses.service",
+    "append_arrow": ".store",
+    "bulk": ".store",
     "event_source": ".query.source",
     "event_summary": ".query.source",
     "events_file": ".settings",
@@ -76,6 +80,7 @@ _NAMES = {
     "stickiness": ".analyses.service",
 }
 __all__ = [
+    "ARROW_SCHEMA",
     "ActivityFilter",
     "Catalog",
     "Dimension",
@@ -88,6 +93,8 @@ __all__ = [
     "active_users",
     "activity_filter",
     "adoption",
+    "append_arrow",
+    "bulk",
     "event_source",
     "event_summary",
     "events_file",

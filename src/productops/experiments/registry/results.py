@@ -90,10 +90,9 @@ def compute_results(
         users_frame = con.execute(units.aggregate(n=units.count(), by=["variation"]))
         users_by = {str(r.variation): int(r.n) for r in users_frame.itertuples()}
         users = [users_by.get(k, 0) for k in keys]
+        dated = units.mutate(day=units.start.truncate("D"))
         daily = con.execute(
-            units.mutate(day=units.start.truncate("D"))
-            .aggregate(n=units.count(), by=["day", "variation"])
-            .order_by(["day", "variation"])
+            dated.aggregate(n=dated.count(), by=["day", "variation"]).order_by(["day", "variation"])
         )
         out_metrics: dict[str, list[dict[str, Any]]] = {}
         kinds: dict[str, str] = {}
