@@ -12,6 +12,7 @@ DOMAINS: tuple[str, ...] = (
     "productops.customers",
     "productops.analytics",
     "productops.feedback",
+    "productops.research",
     "productops.portfolio",
     "productops.experiments",
 )
