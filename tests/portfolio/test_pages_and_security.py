@@ -100,7 +100,10 @@ def test_filters_are_in_the_link_and_survive_a_reload(workspace: Workspace) -> N
     assert 'value="at_risk" selected' in r.text
     assert "Orphan work" not in r.text  # another team's (no team's) work is filtered out
     assert "Checklist" in r.text
-    assert f"/portfolio.csv?team={ids.team}&amp;health=at_risk&amp;rule=count" in r.text
+    assert (
+        f"/portfolio.csv?period=2026-Q4&amp;team={ids.team}&amp;health=at_risk&amp;rule=count"
+        in r.text
+    )
     bad = viewer.client.get("/portfolio?period=last-year")
     assert bad.status_code == 422
 

@@ -66,6 +66,8 @@ def view(
     closed: bool = False,
 ) -> View:
     ws = workspace_of(request)
+    if period is None:
+        period = default_period(request)
     given = {
         "period": period,
         "team": team,
@@ -79,7 +81,7 @@ def view(
     }
     params = {k: str(v) for k, v in given.items() if v not in (None, "")}
     filters = Filters(
-        period=period or None,
+        period=period if period and period != "all" else None,
         team_id=team,
         owner=owner or None,
         health=health or None,
@@ -91,6 +93,19 @@ def view(
 
 
 ViewDep = Annotated[View, Depends(view)]
+
+
+def default_period(request: Request) -> str | None:
+    """What a view shows when the link names no quarter: this quarter when it has
+    objectives, else the latest quarter before it that has (all of them when none has)."""
+    from productops.core.clock import utcnow
+    from productops.portfolio.okrs.service import period_of
+
+    now = period_of(utcnow().date())
+    with workspace_of(request).sessions() as s:
+        known = periods(s)
+    past = [p for p in known if p <= now]
+    return past[0] if past else None
 
 
 def choices(db: Session) -> dict[str, Any]:

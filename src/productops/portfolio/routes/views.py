@@ -61,6 +61,7 @@ def _attention(p: Portfolio) -> None:
             i.epics.sort(key=key)
     for i in p.unlinked_initiatives:
         i.epics.sort(key=key)
+    p.unlinked_epics.sort(key=key)
 
 
 def _objective_chart(db: Session, p: Portfolio) -> dict[str, Any] | None:
