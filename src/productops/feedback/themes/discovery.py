@@ -111,7 +111,10 @@ more most my no nor not now of off on once only or other our ours out over own p
 should so some such than that the their theirs them then there these they this those through to
 too under until up very was we were what when where which while who whom why will with would
 you your yours yourself also get got im ive id dont cant wont hi hello thanks thank us one like
-need want way every still really even much many lot lots use using used via ok yes hey"""
+need want way every still really even much many lot lots use using used via ok yes hey since
+last soon time times week weeks day days today morning night again always never ever new great
+lovely help hours minutes thing things something someone anyone everyone team sure able keep
+keeps"""
 STOP = frozenset(_STOP_WORDS.split())
 
 
@@ -127,6 +130,8 @@ def _phrases(text: str) -> list[str]:
             gram = words[i : i + size]
             if gram[0] in STOP or gram[-1] in STOP or len(gram[0]) < 2:
                 continue
+            if size == 3 and gram[1] in STOP and len(gram[1]) > 3:
+                continue  # "logs me out" yes, "slow since last" no
             out.append(" ".join(gram))
     return out
 
@@ -156,7 +161,8 @@ def key_phrases(
             tf = n / sizes[i]
             idf = np.log(1 + mean_size / totals[phrase])
             bonus = 1 + 0.15 * phrase.count(" ")  # a phrase says more than a word
-            scored.append((tf * idf * bonus, phrase))
+            # Coverage counts more than rarity: a label should say what most items say.
+            scored.append((tf**1.5 * idf * bonus, phrase))
         scored.sort(reverse=True)
         chosen: list[str] = []
         for _, phrase in scored:
