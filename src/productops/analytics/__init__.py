@@ -45,12 +45,14 @@ if TYPE_CHECKING:
     from productops.analytics.settings import events_file
     from productops.analytics.sql.service import SqlResult, run_sql
     from productops.analytics.store import ARROW_SCHEMA, append_arrow, bulk
+    from productops.analytics.store.erase import ErasedEvents, erase_person_events, person_events
 
 _NAMES = {
     "ARROW_SCHEMA": ".store",
     "ActivityFilter": ".query",
     "Catalog": ".catalog.service",
     "Dimension": ".query",
+    "ErasedEvents": ".store.erase",
     "EventSummary": ".query",
     "ImportResult": ".ingest.bulk",
     "IngestResult": ".ingest.service",
@@ -64,6 +66,7 @@ _NAMES = {
     "bulk": ".store",
     "event_source": ".query.source",
     "event_summary": ".query.source",
+    "erase_person_events": ".store.erase",
     "events_file": ".settings",
     "funnel": ".analyses.service",
     "import_events": ".ingest.bulk",
@@ -72,6 +75,7 @@ _NAMES = {
     "lifecycle": ".analyses.service",
     "metric_per_unit": ".catalog.metrics",
     "metric_unit_kind": ".catalog.metrics",
+    "person_events": ".store.erase",
     "property_text": ".query",
     "load_catalog": ".catalog.service",
     "query_metric": ".catalog.metrics",
@@ -84,6 +88,7 @@ __all__ = [
     "ActivityFilter",
     "Catalog",
     "Dimension",
+    "ErasedEvents",
     "EventSummary",
     "ImportResult",
     "IngestResult",
@@ -95,6 +100,7 @@ __all__ = [
     "adoption",
     "append_arrow",
     "bulk",
+    "erase_person_events",
     "event_source",
     "event_summary",
     "events_file",
@@ -106,6 +112,7 @@ __all__ = [
     "load_catalog",
     "metric_per_unit",
     "metric_unit_kind",
+    "person_events",
     "property_text",
     "query_metric",
     "retention",

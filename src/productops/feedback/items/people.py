@@ -13,16 +13,17 @@ pillar.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, false, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from productops.core import audit
 from productops.customers import Account, Person
-from productops.feedback.models import FeedbackItem, Notification, Vote
+from productops.feedback.models import Evidence, FeedbackItem, Notification, Vote
 
 WEBMAIL = frozenset(
     {
@@ -225,3 +226,99 @@ def _link_loose_items(session: Session) -> int:
         session.execute(update(FeedbackItem).where(FeedbackItem.id == item_id).values(**values))
         linked += 1
     return linked
+
+
+# --- erasing a person (the research pillar's `people delete` calls this) -------------------
+
+
+def erase_person(
+    session: Session, person_id: int | None, emails: Iterable[str], names: Iterable[str]
+) -> dict[str, int]:
+    """Remove a person from the feedback hub: the feedback they gave (found by person, or
+    by an author email of theirs) is deleted with its vectors, tags, evidence and mentions;
+    their votes and notifications go; their name and emails are replaced by "[erased]" in
+    everyone else's feedback. The full-text index forgets the words (on SQLite its segments
+    are merged, so no deleted token stays in them). Not audited here: the caller records one
+    entry for the whole erasure."""
+    emails = sorted({e.strip().lower() for e in emails if e and e.strip()})
+    strings = sorted({*emails, *(n.strip() for n in names if n and len(n.strip()) >= 3)})
+    own = select(FeedbackItem.id).where(
+        or_(
+            FeedbackItem.person_id == person_id if person_id else false(),
+            func.lower(FeedbackItem.author_email).in_(emails) if emails else false(),
+        )
+    )
+    ids = list(session.scalars(own))
+    deleted = 0
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        session.execute(
+            update(FeedbackItem)
+            .where(FeedbackItem.duplicate_of_id.in_(chunk))
+            .values(duplicate_of_id=None)
+            .execution_options(synchronize_session=False)
+        )
+        deleted += int(
+            session.execute(  # type: ignore[attr-defined]
+                delete(FeedbackItem)
+                .where(FeedbackItem.id.in_(chunk))
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            or 0
+        )
+    votes = notifications = 0
+    if person_id:
+        votes = int(
+            session.execute(delete(Vote).where(Vote.person_id == person_id)).rowcount  # type: ignore[attr-defined]
+            or 0
+        )
+        notifications = int(
+            session.execute(  # type: ignore[attr-defined]
+                delete(Notification).where(Notification.person_id == person_id)
+            ).rowcount
+            or 0
+        )
+    if emails:
+        session.execute(delete(Notification).where(func.lower(Notification.email).in_(emails)))
+    scrubbed = _scrub_mentions(session, strings)
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("INSERT INTO feedback_fts(feedback_fts) VALUES ('optimize')"))
+    session.flush()
+    return {
+        "feedback_deleted": deleted,
+        "feedback_scrubbed": scrubbed,
+        "votes_deleted": votes,
+        "notifications_deleted": notifications,
+    }
+
+
+def _scrub_mentions(session: Session, strings: list[str]) -> int:
+    """Replace `strings` (any case) in other people's feedback with "[erased]"."""
+    if not strings:
+        return 0
+    pattern = re.compile(
+        "|".join(re.escape(s) for s in sorted(strings, key=len, reverse=True)), re.I
+    )
+    columns = (FeedbackItem.title, FeedbackItem.body, FeedbackItem.text, FeedbackItem.author_name)
+    conditions = [
+        func.lower(c).contains(s.lower(), autoescape=True) for c in columns for s in strings
+    ]
+    changed = 0
+    for item in session.scalars(select(FeedbackItem).where(or_(*conditions))):
+        for column in ("title", "body", "text", "author_name"):
+            value = getattr(item, column)
+            if value and pattern.search(value):
+                setattr(item, column, pattern.sub("[erased]", value))
+        changed += 1
+    for evidence in session.scalars(
+        select(Evidence).where(
+            or_(
+                *(
+                    func.lower(Evidence.excerpt).contains(s.lower(), autoescape=True)
+                    for s in strings
+                )
+            )
+        )
+    ):
+        evidence.excerpt = pattern.sub("[erased]", evidence.excerpt or "")
+    return changed

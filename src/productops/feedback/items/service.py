@@ -7,6 +7,7 @@ single and batch create, listing with filters, and triage.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 from collections.abc import Callable, Sequence
@@ -480,3 +481,15 @@ def export_items(
             ]
         )
     return columns, rows
+
+
+def authors(session: Session, filters: Filters | None = None) -> dict[int, tuple[int, dt.datetime]]:
+    """The people who gave the feedback matching `filters`: person id → (how many items,
+    the newest one's time). For other pillars (research recruits from them)."""
+    base: Any = (
+        select(FeedbackItem.person_id, func.count(), func.max(FeedbackItem.created_at))
+        .where(FeedbackItem.person_id.is_not(None))
+        .group_by(FeedbackItem.person_id)
+    )
+    query = apply(base, filters or Filters())
+    return {int(p): (int(n), last) for p, n, last in session.execute(query)}

@@ -183,3 +183,15 @@ def mark_told(session: Session, request_id: int, actor: str) -> int:
     session.flush()
     audit.record(session, actor, "request.told", "request", request_id, {"exported": marked})
     return marked
+
+
+def open_smtp(ws: Workspace) -> smtplib.SMTP:
+    """A connection to the workspace's SMTP server (`[feedback] smtp_*`), its address vetted
+    by the outbound guard; for other pillars that send email (research invitations). The
+    caller quits it."""
+    return _connect(section(ws), OutboundPolicy.from_settings(ws.settings))
+
+
+def smtp_sender(ws: Workspace) -> str:
+    """The From address set for the SMTP server (`[feedback] smtp_from`)."""
+    return section(ws).smtp_from
