@@ -223,6 +223,15 @@ def create_person(session: Session, data: PersonCreate, actor: str) -> Person:
     return person
 
 
+def delete_person(session: Session, person_id: int) -> None:
+    """Remove a person's record (the research pillar's erasure calls this, after removing
+    what other pillars hold on them; the caller records the audit entry, which must not
+    name them). Their account stays."""
+    person = get_person(session, person_id)
+    session.delete(person)
+    session.flush()
+
+
 def _email(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
