@@ -66,8 +66,6 @@ def view(
     closed: bool = False,
 ) -> View:
     ws = workspace_of(request)
-    if period is None:
-        period = default_period(request)
     given = {
         "period": period,
         "team": team,
@@ -93,6 +91,21 @@ def view(
 
 
 ViewDep = Annotated[View, Depends(view)]
+
+
+def portfolio_view(request: Request, v: ViewDep) -> View:
+    """The executive page's view: with no quarter in the link, the current one."""
+    if "period" not in v.params:
+        period = default_period(request)
+        if period is not None:
+            v.params = {"period": period, **v.params}
+            v.filters.period = period
+    elif v.params["period"] == "all":
+        v.filters.period = None
+    return v
+
+
+PortfolioViewDep = Annotated[View, Depends(portfolio_view)]
 
 
 def default_period(request: Request) -> str | None:

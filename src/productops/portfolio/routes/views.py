@@ -16,7 +16,7 @@ from productops.core.clock import utcnow
 from productops.core.export import jsonable
 from productops.core.teams import get_team
 from productops.portfolio.rollups.service import Portfolio, build, portfolio_rows
-from productops.portfolio.routes.common import ViewDep, choices, pct
+from productops.portfolio.routes.common import PortfolioViewDep, ViewDep, choices, pct
 from productops.portfolio.views import charts
 from productops.portfolio.views.service import (
     BUCKETS,
@@ -72,7 +72,9 @@ def _objective_chart(db: Session, p: Portfolio) -> dict[str, Any] | None:
 
 
 @pages.get("/portfolio")
-def portfolio_page(request: Request, db: DbDep, principal: ReadPage, view: ViewDep) -> Response:
+def portfolio_page(
+    request: Request, db: DbDep, principal: ReadPage, view: PortfolioViewDep
+) -> Response:
     p = _portfolio(request, db, view)
     _attention(p)
     return render_charts(
@@ -92,14 +94,20 @@ def portfolio_page(request: Request, db: DbDep, principal: ReadPage, view: ViewD
 
 
 @pages.get("/portfolio.csv")
-def portfolio_csv(request: Request, db: DbDep, principal: ReadPage, view: ViewDep) -> Response:
+def portfolio_csv(
+    request: Request, db: DbDep, principal: ReadPage, view: PortfolioViewDep
+) -> Response:
     columns, rows = portfolio_rows(_portfolio(request, db, view))
     return csv_response(columns, rows, "portfolio")
 
 
 @api.get("", responses=CSV_RESPONSE_DOC)
 def api_portfolio(
-    request: Request, db: DbDep, principal: ReadApi, view: ViewDep, format: Format = "json"
+    request: Request,
+    db: DbDep,
+    principal: ReadApi,
+    view: PortfolioViewDep,
+    format: Format = "json",
 ) -> Response:
     """Objectives → initiatives → epics with progress, health and flags (the executive
     page); `format=csv` gives it as one flat table."""

@@ -85,7 +85,10 @@ def timeline_chart(bars: list[dict[str, Any]], today: dt.date) -> dict[str, Any]
         .mark_bar(cornerRadius=3, height=12)
         .encode(
             x=alt.X(
-                "start:T", title=None, scale=alt.Scale(type="utc"), axis=alt.Axis(format="%b %Y")
+                "start:T",
+                title=None,
+                scale=alt.Scale(type="utc"),
+                axis=alt.Axis(format="%b %Y", orient="top"),
             ),
             x2="end:T",
             y=alt.Y("label:N", title=None, sort=order, axis=alt.Axis(labelLimit=260)),
