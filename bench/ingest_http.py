@@ -72,6 +72,12 @@ def message(i: int, run: str) -> dict[str, Any]:
     }
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[18] if len(values) >= 20 else max(values)
 
@@ -264,8 +270,12 @@ def main() -> None:
             run = uuid.uuid4().hex[:6]
             # Warm up (first write creates the store's connection and tables).
             run_raw(url, key, 1_000, 1, args.batch, f"warm-{run}")
+            cpu0 = process_cpu(server.pid)
             seg = run_segment(url, key, args.segment_events, f"seg-{run}")
+            cpu1 = process_cpu(server.pid)
             raw = run_raw(url, key, args.raw_events, args.processes, args.batch, f"raw-{run}")
+            cpu2 = process_cpu(server.pid)
+            seg["server_cpu"], raw["server_cpu"] = cpu1 - cpu0, cpu2 - cpu1
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -297,6 +307,12 @@ def main() -> None:
         f"{raw['seconds']:6.2f} s = {rate(raw):>9,.0f} events/s, p50 {raw['p50_ms']:.1f} ms, "
         f"p95 {raw['p95_ms']:.1f} ms ({raw['requests']} requests of {raw['body_kb']:.1f} KiB)"
     )
+    for label, r in (("Segment client", seg), ("raw batches", raw)):
+        print(
+            f"  server CPU, {label}: {r['server_cpu']:.1f} s = "
+            f"{r['events'] / max(r['server_cpu'], 1e-9):,.0f} events per CPU-second "
+            "(what one core of its own would take, whatever else runs on the machine)"
+        )
     print(
         f"  reference, EventWriter without HTTP: {rate(ref):>9,.0f} events/s "
         f"(HTTP path = {rate(raw) / rate(ref):.0%} of it)"
