@@ -173,6 +173,30 @@ POINTS = (1, 2, 3, 3, 5, 5, 8, 13)
 WEEKS = 12
 
 
+def _metric_key_results(
+    ctx: DemoContext, session: Any, krs: list[KeyResult], quarter_start: dt.date
+) -> None:
+    """Metric-driven key results start from the metric's value when the quarter began and aim
+    a fifth higher; today's value is checked in from the event store."""
+    from productops.core.errors import ProductOpsError
+    from productops.portfolio.okrs.service import check_in, read_metric
+
+    for kr in krs:
+        try:
+            reading = read_metric(ctx.workspace, kr, start=quarter_start - dt.timedelta(days=60))
+        except ProductOpsError:
+            continue  # the catalog has no such metric: it stays a hand-typed target
+        complete = [(d, v) for d, v in reading.points if reading.is_complete(d)]
+        if not complete:
+            continue
+        at_start = [v for d, v in complete if d <= quarter_start] or [complete[0][1]]
+        kr.start_value = round(at_start[-1], 4)
+        kr.target_value = round(at_start[-1] * 1.2, 4)
+        kr.unit = ""
+        session.flush()
+        check_in(session, kr.id, complete[-1][1], reading.label, actor="demo", source="metric")
+
+
 def _description(rng: random.Random, title: str, team: str) -> str:
     style = rng.random()
     if style < 0.12:
@@ -253,6 +277,7 @@ def make_roadmap(ctx: DemoContext) -> dict[str, Any]:
                     kr_rows.append(kr)
                     counts["key_results"] += 1
         s.flush()
+        _metric_key_results(ctx, s, [kr for kr in kr_rows if kr.metric], q_start)
         # Hand check-ins: a value every week or two; last quarter's reached most targets.
         checkins = []
         for kr in kr_rows:

@@ -314,17 +314,27 @@ def last_check_in_at(session: Session) -> dict[int, dt.datetime]:
 
 @dataclass(frozen=True)
 class MetricReading:
-    """A catalog metric behind a key result: its series and its latest value."""
+    """A catalog metric behind a key result: its series, and its value now: the latest
+    complete period (the current week is still filling, and a conversion's last periods wait
+    for their window to pass)."""
 
     metric: str
     label: str
     grain: str
     points: list[tuple[dt.date, float]]
     sql: str
+    complete_until: dt.date | None = None  # periods starting after this are unfinished
+
+    def is_complete(self, period: dt.date) -> bool:
+        return self.complete_until is None or period <= self.complete_until
 
     @property
     def current(self) -> float | None:
-        return self.points[-1][1] if self.points else None
+        done = [v for d, v in self.points if self.is_complete(d)]
+        return done[-1] if done else None
+
+
+_GRAIN_DAYS = {"day": 1, "week": 7, "month": 31}
 
 
 def read_metric(
@@ -345,7 +355,14 @@ def read_metric(
             continue
         points.append((dt.date.fromisoformat(str(period)[:10]), float(value)))
     points.sort()
-    return MetricReading(kr.metric, result.metric.label, kr.metric_grain, points, result.sql)
+    # A period is complete once it has ended and, for a conversion, its window has passed.
+    wait = _GRAIN_DAYS.get(kr.metric_grain, 7)
+    if result.metric.type == "conversion":
+        wait += result.metric.conversion_window_days()
+    last_complete = (end or utcnow().date()) - dt.timedelta(days=wait)
+    return MetricReading(
+        kr.metric, result.metric.label, kr.metric_grain, points, result.sql, last_complete
+    )
 
 
 def refresh_metric_key_results(ws: Workspace, session: Session, actor: str = "system") -> int:

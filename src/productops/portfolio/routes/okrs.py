@@ -334,7 +334,10 @@ def api_kr_metric(request: Request, db: DbDep, principal: ReadApi, kr_id: Id) ->
         "metric": reading.metric,
         "grain": reading.grain,
         "current": reading.current,
-        "points": [{"period": d.isoformat(), "value": v} for d, v in reading.points],
+        "points": [
+            {"period": d.isoformat(), "value": v, "complete": reading.is_complete(d)}
+            for d, v in reading.points
+        ],
         "sql": reading.sql,
     }
 

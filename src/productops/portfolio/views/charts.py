@@ -126,6 +126,7 @@ def key_result_chart(
     if not points:
         return None
     frame = pd.DataFrame(points)
+    frame["final"] = ~frame["source"].str.contains("unfinished")
     line = alt.Chart(frame).encode(
         x=_x_days(),
         y=alt.Y("value:Q", title=label, scale=alt.Scale(zero=False)),
@@ -135,7 +136,11 @@ def key_result_chart(
             alt.Tooltip("source:N"),
         ],
     )
-    marks = line.mark_line(color=ACCENT) + line.mark_point(color=ACCENT, filled=True, size=30)
+    # Unfinished periods (still filling, or inside a conversion window) are drawn faded.
+    line = line.encode(opacity=alt.condition("datum.final", alt.value(1.0), alt.value(0.3)))
+    marks = line.mark_line(color=ACCENT, opacity=0.5) + line.mark_point(
+        color=ACCENT, filled=True, size=36
+    )
     refs = pd.DataFrame({"value": [start, target], "what": ["start", "target"]})
     rules = (
         alt.Chart(refs)
