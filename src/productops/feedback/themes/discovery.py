@@ -7,7 +7,8 @@ labelled with the phrases that set each group apart.
 
 How: MiniLM vectors (offline), k-means with the number of themes chosen by silhouette on a
 sample (the smallest k within 3 % of the best score, so themes stay broad), refined on all
-items; an item whose similarity to its theme's centre is under `FLOOR`, or whose theme is
+items; clusters whose centres are close are merged (one subject k-means cut in pieces); an
+item whose similarity to its theme's centre is under `FLOOR`, or whose theme is
 smaller than `min_size`, stays unassigned (the inbox). Labels: class-based TF-IDF over 1-3
 word phrases (each theme's phrases weighed against all themes').
 """
@@ -26,6 +27,7 @@ FLOOR = 0.45  # cosine similarity to the theme's centre below which an item is u
 MAX_THEMES = 60
 SAMPLE = 3000
 SILHOUETTE_TOLERANCE = 0.97
+MERGE_SIMILARITY = 0.7
 _WORDS = re.compile(r"[^\W\d_][\w'-]*", re.UNICODE)
 
 
@@ -81,9 +83,10 @@ def cluster(
     k = max(2, min(k, n))
     seeds = KMeans(k, n_init=3, random_state=seed).fit(sample).cluster_centers_
     model = KMeans(k, n_init=1, init=seeds, random_state=seed).fit(vectors)
-    centroids = model.cluster_centers_.astype(np.float32)
+    labels = _merge_close(model.labels_.astype(np.int64), model.cluster_centers_)
+    k = int(labels.max()) + 1
+    centroids = np.stack([vectors[labels == c].mean(axis=0) for c in range(k)]).astype(np.float32)
     centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
-    labels = model.labels_.astype(np.int64)
     similarity = np.einsum("ij,ij->i", vectors, centroids[labels]).astype(np.float32)
     labels[similarity < FLOOR] = -1
     # Small themes are no themes; number the rest by size, largest first.
@@ -93,6 +96,23 @@ def cluster(
     renumber[keep] = np.arange(len(keep))
     labels = np.where(labels >= 0, renumber[np.maximum(labels, 0)], -1)
     return Clustering(labels, centroids[keep], similarity, len(keep))
+
+
+def _merge_close(labels: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Clusters whose centres are close (average-linkage cosine similarity at least
+    `MERGE_SIMILARITY`) become one theme: k-means cuts one subject into several pieces when its
+    phrasings vary ("iOS app crashes", "Android app crashes"). Numbers stay 0..k-1."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    if len(centres) < 2:
+        return labels
+    groups = fcluster(
+        linkage(centres, method="average", metric="cosine"),
+        t=1 - MERGE_SIMILARITY,
+        criterion="distance",
+    )
+    _, renumbered = np.unique(groups - 1, return_inverse=True)
+    return np.asarray(renumbered[labels], dtype=np.int64)
 
 
 def discover(texts: list[str], *, min_size: int = 5, seed: int = 0) -> list[int | None]:
