@@ -54,7 +54,6 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
 # Pillars that have no pages yet: the shell must not advertise them.
 UNBUILT_PILLARS = (
-    "Experiments",
     "Research",
     "Playbooks",
     "Reports",

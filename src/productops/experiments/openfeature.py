@@ -4,7 +4,7 @@ application, evaluated in-process from the GrowthBook payload productops serves.
     from openfeature import api
     from productops.experiments.openfeature import ProductopsProvider
 
-    api.set_provider(ProductopsProvider(url="https://productops.example.com",
+    api.set_provider_and_wait(ProductopsProvider(url="https://productops.example.com",
                                         client_key="sdk-..."))
     client = api.get_client()
     client.get_boolean_value("new-checkout", False, EvaluationContext("user-1", {"plan": "pro"}))

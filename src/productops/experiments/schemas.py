@@ -8,7 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from productops.experiments.flags.rules import KEY_RE
+# A key of a flag, experiment or environment: what SDKs and URLs carry.
+KEY_RE = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$"
 
 ValueType = Literal["boolean", "string", "number", "json"]
 Status = Literal["draft", "running", "stopped", "decided"]

@@ -17,9 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from productops.core.errors import InvalidInput
 from productops.experiments.flags.conditions import ConditionError, check_condition
+from productops.experiments.schemas import KEY_RE
 
 VALUE_TYPES = ("boolean", "string", "number", "json")
-KEY_RE = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$"
 ATTRIBUTE_RE = r"^[A-Za-z_$][A-Za-z0-9_.$-]{0,99}$"
 MAX_RULES = 100
 

@@ -38,6 +38,7 @@ DEFAULT_ENVIRONMENTS = (
     ("development", "Development"),
 )
 STALE_AFTER_DAYS = 30
+RESERVED_KEYS = frozenset({"sdk", "stale", "schedules"})  # /flags/<these> are pages
 
 # Moves on every change made in this process, so payload caches here follow at once (other
 # processes' changes are seen through `flags_version` within a second).
@@ -180,6 +181,8 @@ def create_flag(
     """A new flag, on in every environment and serving its default value until rules are
     added."""
     check_key(key, "flag key")
+    if key in RESERVED_KEYS:
+        raise InvalidInput(f"flag key '{key}' is taken by a page: choose another")
     _check_default(value_type, default_value)
     envs = ensure_environments(session, actor)
     flag = Flag(
@@ -498,6 +501,17 @@ def schedule_change(
     )
     session.add(change)
     session.flush()
+    from productops.core import jobs
+
+    # Workers apply due changes every minute (one schedule, however many changes).
+    jobs.schedule(
+        session,
+        "experiments.apply_schedules",
+        "experiments.apply_schedules",
+        None,
+        dt.timedelta(minutes=1),
+        actor=actor,
+    )
     audit.record(
         session,
         actor,

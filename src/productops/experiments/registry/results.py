@@ -21,6 +21,7 @@ from productops.core.clock import aware_utc, naive_utc, utcnow
 from productops.core.errors import InvalidInput
 from productops.experiments import stats
 from productops.experiments.models import Experiment
+from productops.experiments.settings import section
 
 if TYPE_CHECKING:
     from productops.core.workspace import Workspace
@@ -121,7 +122,7 @@ def compute_results(
         "users": users,
         "weights": weights,
         "srm_p_value": readout.srm_p_value,
-        "srm_warning": readout.srm_warning,
+        "srm_warning": readout.srm_p_value < section(ws).srm_threshold,
         "multiple_exposures": int(first["multiple"] or 0) if first is not None else 0,
         "unknown_variation": int(first["unknown"] or 0) if first is not None else 0,
         "settings": settings,
