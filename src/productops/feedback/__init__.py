@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from productops.feedback.requests.notify import open_smtp, smtp_sender
     from productops.feedback.requests.service import get_request, list_requests
     from productops.feedback.schemas import TagCreate
-    from productops.feedback.search.service import Hit, SearchResult, search
+    from productops.feedback.search.service import Hit, SearchResult, search_feedback
     from productops.feedback.themes.tags import check_tag_name, create_tag, get_tag, list_tags
 
 _NAMES = {
@@ -46,7 +46,7 @@ _NAMES = {
     "list_requests": ".requests.service",
     "list_tags": ".themes.tags",
     "open_smtp": ".requests.notify",
-    "search": ".search.service",
+    "search_feedback": ".search.service",
     "smtp_sender": ".requests.notify",
 }
 __all__ = [
@@ -70,7 +70,7 @@ __all__ = [
     "list_requests",
     "list_tags",
     "open_smtp",
-    "search",
+    "search_feedback",
     "smtp_sender",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES)

@@ -260,3 +260,7 @@ def view_filters(view: SavedView) -> tuple[str | None, str, Filters]:
     q = query.pop("q", None)
     mode = query.pop("mode", None) or "hybrid"
     return q, mode, Filters.from_query({k: v for k, v in query.items() if v not in (None, "")})
+
+
+# The name the pillar's public API gives `search` (the room itself is called `search`).
+search_feedback = search
