@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from productops.core.errors import InvalidInput, ProductOpsError
 from productops.experiments import stats
 from productops.experiments.power import calculator, runtime
-from productops.web.deps import DbDep, ReadApi, ReadPage, is_fragment, workspace_of
+from productops.web.deps import DbDep, ReadApi, ReadPage, is_fragment, reads_only, workspace_of
 from productops.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
@@ -35,6 +35,7 @@ class CompareRequest(BaseModel):
 
 
 @api.post("/stats/compare")
+@reads_only
 def api_compare(principal: ReadApi, body: CompareRequest) -> dict[str, Any]:
     """`stats.compare` over HTTP: the effect of b against a, its interval and p-value (or
     chance to win and risk). Bad aggregates get a 400 naming the arm and field."""

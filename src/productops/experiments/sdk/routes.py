@@ -16,7 +16,7 @@ from productops.experiments.permissions import SDK_KEYS
 from productops.experiments.schemas import ConnectionCreate, EvaluateRequest
 from productops.experiments.sdk import service
 from productops.experiments.settings import section
-from productops.web.deps import DbDep, ReadApi, ReadPage, require, workspace_of
+from productops.web.deps import DbDep, ReadApi, ReadPage, reads_only, require, workspace_of
 from productops.web.params import RecordId
 from productops.web.responses import error_responses
 from productops.web.templating import render
@@ -59,6 +59,7 @@ def features_endpoint(request: Request, db: DbDep, client_key: ClientKey) -> Res
 
 
 @api.post("/evaluate", responses=error_responses((404, "no environment of that key")))
+@reads_only  # evaluating changes nothing: no write lock on SQLite
 def api_evaluate(
     request: Request, db: DbDep, principal: ReadApi, body: EvaluateRequest
 ) -> dict[str, Any]:

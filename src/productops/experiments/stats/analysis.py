@@ -7,14 +7,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from productops.experiments.stats.aggregates import StatsInputError
+from productops.experiments.stats.aggregates import StatsInputError, arm
 from productops.experiments.stats.checks import benjamini_hochberg, holm, srm
 from productops.experiments.stats.compare import (
     DEFAULT_SEQUENTIAL_TUNING,
     Comparison,
     Difference,
     Test,
-    compare,
+    check_settings,
+    compare_arms,
 )
 
 Correction = Literal["none", "holm", "benjamini_hochberg"]
@@ -62,6 +63,7 @@ def analyse(
     have. p-values are corrected across every (metric, treatment) pair."""
     if correction not in CORRECTIONS:
         raise StatsInputError(f"correction: '{correction}' is not one of {', '.join(CORRECTIONS)}")
+    check_settings(test, difference, alpha, sequential_tuning)
     arms = len(users)
     out: list[MetricReadout] = []
     for name, aggregates in metrics.items():
@@ -69,15 +71,9 @@ def analyse(
             raise StatsInputError(
                 f"metric '{name}': {len(aggregates)} aggregates for {arms} variations"
             )
+        checked = [arm(agg, f"{name}[{i}]") for i, agg in enumerate(aggregates)]
         comparisons = [
-            compare(
-                aggregates[0],
-                aggregates[i],
-                test=test,
-                difference=difference,
-                alpha=alpha,
-                sequential_tuning=sequential_tuning,
-            )
+            compare_arms(checked[0], checked[i], test, difference, alpha, sequential_tuning)
             for i in range(1, arms)
         ]
         out.append(MetricReadout(name, comparisons))

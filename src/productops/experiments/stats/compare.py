@@ -81,25 +81,6 @@ class Comparison:
         return out
 
 
-def _variance(a: Arm, b: Arm, relative: bool) -> float:
-    if relative:
-        ma, mb = a.unadjusted_mean, b.unadjusted_mean
-        return b.variance / (ma * ma * b.n) + a.variance * mb * mb / (ma**4 * a.n)
-    return b.variance / b.n + a.variance / a.n
-
-
-def _point(a: Arm, b: Arm, relative: bool) -> float:
-    diff = b.mean - a.mean
-    return diff / a.unadjusted_mean if relative else diff
-
-
-def _welch_dof(a: Arm, b: Arm) -> float:
-    va, vb = a.variance, b.variance
-    return (vb / b.n + va / a.n) ** 2 / (
-        vb * vb / (b.n * b.n * (b.n - 1)) + va * va / (a.n * a.n * (a.n - 1))
-    )
-
-
 def _normal_sf0(mu: float, sigma: float) -> float:
     """P(X > 0) for X ~ N(mu, sigma²)."""
     return float(special.ndtr(mu / sigma))
@@ -114,7 +95,7 @@ def _risk(mu: float, sigma: float) -> tuple[float, float]:
     return gain, gain - mu
 
 
-def _check(test: str, difference: str, alpha: float, tuning: float) -> None:
+def check_settings(test: str, difference: str, alpha: float, tuning: float) -> None:
     if test not in TESTS:
         raise StatsInputError(f"test: '{test}' is not one of {', '.join(TESTS)}")
     if difference not in DIFFERENCES:
@@ -142,8 +123,21 @@ def compare(
     "relative" or "absolute". When both arms carry `pre_*` sums and `cuped` is on, the
     effect is CUPED-adjusted with θ pooled over the arms.
     """
-    _check(test, difference, alpha, sequential_tuning)
+    check_settings(test, difference, alpha, sequential_tuning)
     arm_a, arm_b = arm(a, "a"), arm(b, "b")
+    return compare_arms(arm_a, arm_b, test, difference, alpha, sequential_tuning, cuped)
+
+
+def compare_arms(
+    arm_a: Arm,
+    arm_b: Arm,
+    test: str,
+    difference: str,
+    alpha: float,
+    sequential_tuning: float = DEFAULT_SEQUENTIAL_TUNING,
+    cuped: bool = True,
+) -> Comparison:
+    """`compare` on checked arms (what `analyse` calls for every treatment and metric)."""
     if arm_a.kind != arm_b.kind:
         raise StatsInputError(f"a is a {arm_a.kind} and b a {arm_b.kind}: compare like with like")
     theta = 0.0
@@ -151,35 +145,49 @@ def compare(
         theta = pooled_theta(arm_a, arm_b)
         arm_a, arm_b = arm_a.with_theta(theta), arm_b.with_theta(theta)
     relative = difference == "relative"
-    base = Comparison(
-        test=test,
-        difference=difference,
-        expected=0.0,
-        ci=(0.0, 0.0),
-        uplift_stddev=0.0,
-        mean_a=arm_a.unadjusted_mean,
-        mean_b=arm_b.unadjusted_mean,
-        n_a=arm_a.n,
-        n_b=arm_b.n,
-        alpha=alpha,
-        cuped_theta=theta,
-    )
-    neutral: dict[str, Any] = (
-        {"chance_to_win": 0.5, "risk": (0.0, 0.0)} if test == "bayesian" else {"p_value": 1.0}
-    )
-    if arm_a.n == 0 or arm_b.n == 0:
-        return _replace(base, error=NO_UNITS, **neutral)
-    if relative and (arm_a.mean == 0 or arm_a.unadjusted_mean == 0):
-        return _replace(base, error=BASELINE_ZERO, **neutral)
-    if arm_a.variance <= 0 or arm_b.variance <= 0:
-        return _replace(base, error=NO_VARIANCE, **neutral)
-    point = _point(arm_a, arm_b, relative)
-    variance = _variance(arm_a, arm_b, relative)
+    na, nb = arm_a.n, arm_b.n
+    ua, ub = arm_a.unadjusted_mean, arm_b.unadjusted_mean
+    bayesian = test == "bayesian"
+
+    def result(**values: Any) -> Comparison:
+        fields: dict[str, Any] = {
+            "expected": 0.0,
+            "ci": (0.0, 0.0),
+            "uplift_stddev": 0.0,
+            **({"chance_to_win": 0.5, "risk": (0.0, 0.0)} if bayesian else {"p_value": 1.0}),
+            **values,
+        }
+        return Comparison(
+            test=test,
+            difference=difference,
+            mean_a=ua,
+            mean_b=ub,
+            n_a=na,
+            n_b=nb,
+            alpha=alpha,
+            cuped_theta=theta,
+            **fields,
+        )
+
+    if na == 0 or nb == 0:
+        return result(error=NO_UNITS)
+    ma = arm_a.mean
+    if relative and (ma == 0 or ua == 0):
+        return result(error=BASELINE_ZERO)
+    va, vb = arm_a.variance, arm_b.variance
+    if va <= 0 or vb <= 0:
+        return result(error=NO_VARIANCE)
+    diff = arm_b.mean - ma
+    if relative:
+        point = diff / ua
+        variance = vb / (ua * ua * nb) + va * ub * ub / (ua**4 * na)
+    else:
+        point = diff
+        variance = vb / nb + va / na
     sd = math.sqrt(variance)
-    if test == "bayesian":
+    if bayesian:
         z = float(special.ndtri(1 - alpha / 2))
-        return _replace(
-            base,
+        return result(
             expected=point,
             ci=(point - z * sd, point + z * sd),
             uplift_stddev=sd,
@@ -187,35 +195,21 @@ def compare(
             risk=_risk(point, sd),
         )
     if test == "sequential":
-        n = arm_a.n + arm_b.n
+        n = na + nb
         rho2 = (-2 * math.log(alpha) + math.log(-2 * math.log(alpha) + 1)) / sequential_tuning
         tr2p1 = n * rho2 + 1
         width = math.sqrt(variance * n) * math.sqrt(
             2 * tr2p1 * math.log(math.sqrt(tr2p1) / alpha) / (n * n * rho2)
         )
-        st2 = point * point * n / variance
-        log_evalue = rho2 * st2 / (2 * tr2p1) - 0.5 * math.log(tr2p1)
+        log_evalue = rho2 * (point * point * n / variance) / (2 * tr2p1) - 0.5 * math.log(tr2p1)
         p_value = 1.0 if log_evalue <= 0 else math.exp(-log_evalue)
-        return _replace(
-            base,
-            expected=point,
-            ci=(point - width, point + width),
-            uplift_stddev=sd,
-            p_value=p_value,
+        return result(
+            expected=point, ci=(point - width, point + width), uplift_stddev=sd, p_value=p_value
         )
-    dof = _welch_dof(arm_a, arm_b)
+    sa, sb = va / na, vb / nb
+    dof = (sa + sb) ** 2 / (sa * sa / (na - 1) + sb * sb / (nb - 1))
     width = float(special.stdtrit(dof, 1 - alpha / 2)) * sd
     p_value = 2 * float(special.stdtr(dof, -abs(point) / sd))
-    return _replace(
-        base,
-        expected=point,
-        ci=(point - width, point + width),
-        uplift_stddev=sd,
-        p_value=p_value,
+    return result(
+        expected=point, ci=(point - width, point + width), uplift_stddev=sd, p_value=p_value
     )
-
-
-def _replace(base: Comparison, **changes: Any) -> Comparison:
-    from dataclasses import replace
-
-    return replace(base, **changes)
