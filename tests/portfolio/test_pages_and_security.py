@@ -106,6 +106,10 @@ def test_filters_are_in_the_link_and_survive_a_reload(workspace: Workspace) -> N
     )
     bad = viewer.client.get("/portfolio?period=last-year")
     assert bad.status_code == 422
+    # A form's empty boxes are "any", and every quarter is one click away.
+    empty = viewer.client.get("/portfolio?period=all&team=&credit=&owner=&flag=&q=")
+    assert empty.status_code == 200 and "Grow activation" in empty.text
+    assert viewer.client.get("/portfolio?credit=2").status_code == 422
 
 
 @pytest.mark.parametrize("payload", xss_payloads())

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from productops.core.auth import Principal
+from productops.core.errors import InvalidInput
 from productops.core.models import Team, User
 from productops.portfolio.okrs.service import periods
 from productops.portfolio.permissions import CONNECT, MAP
@@ -52,9 +53,15 @@ def view(
     # Empty (a form's "any") is no filter; the pattern says so, and the code reads "" as none.
     period: Annotated[
         str | None,
-        Query(pattern=r"^([12][0-9]{3}-Q[1-4])?$", description="a quarter, e.g. 2026-Q1"),
+        Query(
+            pattern=r"^([12][0-9]{3}-Q[1-4]|all)?$",
+            description="a quarter, e.g. 2026-Q1, or `all` (the portfolio opens on this one)",
+        ),
     ] = None,
-    team: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    # A form's empty box sends "team=" and "credit=": no filter, not an error.
+    team: Annotated[
+        str | None, Query(pattern=r"^[0-9]{0,10}$", description="a team's id; empty: all")
+    ] = None,
     owner: Text = None,
     health: Annotated[
         Literal["on_track", "at_risk", "off_track", "none", ""] | None, Query()
@@ -62,32 +69,42 @@ def view(
     flag: Annotated[str | None, Query(max_length=40)] = None,
     q: Text = None,
     rule: Annotated[Literal["count", "points", ""] | None, Query()] = None,
-    credit: Annotated[float | None, Query(ge=0, le=1)] = None,
+    credit: Annotated[
+        str | None,
+        Query(
+            pattern=r"^(0(\.[0-9]{1,6})?|1(\.0{1,6})?|\.[0-9]{1,6})?$",
+            description="share of in-progress points counted as done, 0 to 1; empty: the default",
+        ),
+    ] = None,
     closed: bool = False,
 ) -> View:
     ws = workspace_of(request)
+    team_id = int(team) if team else None
+    if team_id is not None and not 1 <= team_id <= 2**31 - 1:
+        raise InvalidInput(f"team {team_id} is not a team's id")
+    share = float(credit) if credit else None
     given = {
         "period": period,
-        "team": team,
+        "team": team_id,
         "owner": owner,
         "health": health,
         "flag": flag,
         "q": q,
         "rule": rule,
-        "credit": credit,
+        "credit": share,
         "closed": "1" if closed else None,
     }
     params = {k: str(v) for k, v in given.items() if v not in (None, "")}
     filters = Filters(
         period=period if period and period != "all" else None,
-        team_id=team,
+        team_id=team_id,
         owner=owner or None,
         health=health or None,
         flag=flag or None,
         q=(q or "").strip() or None,
         include_closed=closed,
     )
-    return View(filters, Rule.of(ws, rule or None, credit), params)
+    return View(filters, Rule.of(ws, rule or None, share), params)
 
 
 ViewDep = Annotated[View, Depends(view)]
