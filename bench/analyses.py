@@ -94,7 +94,7 @@ def generate(path: Path, n_events: int, n_persons: int = 50_000, n_accounts: int
                CASE WHEN r_b < 0.6 THEN '{{"$browser":"Chrome"}}'
                     ELSE '{{"$browser":"Safari"}}' END::JSON,
                'u-' || p,  -- person_id: anon-p is linked to u-p below
-               hash('e' || i)
+               {store.id_hash_sql("'e' || i")}
         FROM placed
         """
     )

@@ -54,7 +54,7 @@ INSERT INTO events (event_id, event, type, ts, received_at, distinct_id, user_id
                     account_id, source, properties, person_id, id_hash)
 SELECT {id_expr}, event, 'track', timestamp, CAST(current_timestamp AS TIMESTAMP), user_id,
        user_id, NULL, account_id, 'import', to_json(struct_pack(plan, value)), user_id,
-       hash({id_expr})
+       {id_hash}
 FROM read_parquet('{path}')
 """
 
@@ -139,7 +139,9 @@ def main() -> None:
         con.execute("SET enable_progress_bar = false")
         c0, t0 = cpu_seconds(), time.perf_counter()
         id_expr = "md5(concat_ws('|', event, timestamp, user_id))" if args.no_ids else "event_id"
-        con.execute(REFERENCE.format(path=parquet, id_expr=id_expr))
+        con.execute(
+            REFERENCE.format(path=parquet, id_expr=id_expr, id_hash=store.id_hash_sql(id_expr))
+        )
         con.close()  # as import_events does (a checkpoint, if any, is part of the work)
         ref_s, ref_cpu = time.perf_counter() - t0, cpu_seconds() - c0
         with duckdb.connect(str(ref_store), read_only=True) as con:

@@ -146,14 +146,14 @@ def bench_report(plan: tp.TrackingPlan, n: int) -> None:
         )
         t = time.perf_counter()
         con.execute(
-            """
+            f"""
             INSERT INTO events
             SELECT 'e' || r.range, t.event, 'track',
                    TIMESTAMP '2025-01-01' + to_seconds(r.range * 5),
                    TIMESTAMP '2025-01-01' + to_seconds(r.range * 5),
                    'u' || (r.range % 10000), NULL, NULL, NULL,
                    ['segment', 'posthog', 'import'][1 + r.range % 3], t.properties::JSON,
-                   'u' || (r.range % 10000), hash('e' || r.range)
+                   'u' || (r.range % 10000), {store.id_hash_sql("'e' || r.range")}
             FROM range(?) r JOIN templates t ON t.i = r.range % 5000
             """,
             [n],

@@ -125,7 +125,7 @@ def test_a_hash_match_alone_does_not_drop_a_new_event(
     one would) is still stored when the store does not hold the id itself."""
     api.segment(track("before", "2025-01-01T00:00:00Z"))
 
-    def everything_known(self: store.IdIndex, hashes: Any) -> Any:
+    def everything_known(self: store.IdIndex, con: Any, hashes: Any) -> Any:
         return np.ones(len(hashes), dtype=bool)
 
     monkeypatch.setattr(store.IdIndex, "contains", everything_known)
@@ -234,23 +234,30 @@ def test_a_store_from_before_id_hashes_gains_them_and_keeps_exactly_once(
     csv.write_text("event,timestamp,user_id,event_id\na,2025-01-01,ana,old-1\n")
     assert import_events(ws, csv).stored == 0
     with duckdb.connect(str(path), read_only=True) as con:
-        assert con.execute("SELECT id_hash = hash(event_id) FROM events").fetchall() == [(True,)]
+        assert hashed_right(con)
 
 
-def test_hashes_are_recomputed_when_duckdb_hashes_differently(sqlite_workspace: Workspace):
+def hashed_right(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether every stored id_hash is the one Python computes for its id."""
+    got = con.execute("SELECT event_id, id_hash FROM events ORDER BY event_id").fetchall()
+    ids = [r[0] for r in got]
+    return [r[1] for r in got] == store.id_hashes(ids).tolist()
+
+
+def test_a_store_hashed_another_way_is_rehashed(sqlite_workspace: Workspace) -> None:
     ws = sqlite_workspace
     path = events_file(ws)
     con = store.connect(path)
     at = dt.datetime(2025, 1, 1)
     event = store.Event("h-1", "a", "track", at, at, "ana")
     store.append_arrow(con, store.events_to_arrow([event]))
-    # as if written by a DuckDB whose hash differs
-    con.execute("UPDATE events SET id_hash = 42")
-    con.execute("UPDATE productops_meta SET value = 'other' WHERE key = 'id_hash_probe'")
+    # as the first stores of schema 4 were (DuckDB's own hash(), which versions may change)
+    con.execute("UPDATE events SET id_hash = hash(event_id)")
+    con.execute("UPDATE productops_meta SET value = 'duckdb-hash' WHERE key = 'id_hash'")
     con.close()
     con = store.connect(path)
     try:
-        assert con.execute("SELECT id_hash = hash(event_id) FROM events").fetchall() == [(True,)]
+        assert hashed_right(con)
     finally:
         con.close()
 

@@ -171,7 +171,7 @@ def _write_events(
                    json_object('plan', p.plan,
                                'platform', CASE WHEN nm.event = 'Mobile Session' THEN 'ios'
                                                 ELSE 'web' END),
-                   p.person_id, hash('demo-' || e.n)
+                   p.person_id, {store.id_hash_sql("'demo-' || e.n")}
             FROM demo_events e JOIN demo_people p USING (idx) JOIN demo_names nm USING (code)
             """
         )

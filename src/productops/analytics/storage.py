@@ -117,12 +117,13 @@ def restore(ws: Workspace, folder: Path, info: dict[str, Any]) -> None:
                 con.register("restore_batch", pa.Table.from_batches([batch]))
                 select = "SELECT * FROM restore_batch"
                 if table == "events":
-                    # This DuckDB's hash of each id (the archive's may come from another
-                    # version, or from before the column existed).
+                    # Hashed here (the archive's may predate the column, or be hashed
+                    # another way), not taken on trust.
+                    hashed = f"{store.id_hash_sql('event_id')} AS id_hash"
                     select = (
-                        "SELECT * EXCLUDE (id_hash), hash(event_id) AS id_hash FROM restore_batch"
+                        f"SELECT * EXCLUDE (id_hash), {hashed} FROM restore_batch"
                         if "id_hash" in batch.schema.names
-                        else "SELECT *, hash(event_id) AS id_hash FROM restore_batch"
+                        else f"SELECT *, {hashed} FROM restore_batch"
                     )
                 try:
                     con.execute(f'INSERT INTO "{table}" BY NAME {select}')

@@ -18,6 +18,7 @@ own part as data into the schema this version defines.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import fnmatch
 import json
 import posixpath
@@ -27,7 +28,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, LargeBinary, func, insert, select, text
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Engine,
+    LargeBinary,
+    Numeric,
+    Time,
+    func,
+    insert,
+    select,
+    text,
+)
 
 from productops import __version__
 from productops.core import pillars
@@ -50,8 +62,10 @@ MAX_MANIFEST_BYTES = 1_000_000
 
 
 def _encode(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
+    if isinstance(value, dt.date | dt.time):  # datetime too
         return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).hex()
     return value
@@ -172,6 +186,14 @@ def _decode_row(table: Any, row: dict[str, Any]) -> dict[str, Any]:
             value = dt.datetime.fromisoformat(value)
         elif value is not None and isinstance(column.type, LargeBinary):
             value = bytes.fromhex(value)  # written as hex by _encode
+        elif value is not None and isinstance(column.type, DateTime):
+            value = dt.datetime.fromisoformat(value)
+        elif value is not None and isinstance(column.type, Date):
+            value = dt.date.fromisoformat(value)
+        elif value is not None and isinstance(column.type, Time):
+            value = dt.time.fromisoformat(value)
+        elif value is not None and isinstance(column.type, Numeric) and isinstance(value, str):
+            value = decimal.Decimal(value)
         out[key] = value
     return out
 

@@ -250,7 +250,7 @@ def _insert_new(src: str, properties: str, checked: bool, repeats: bool, fresh: 
     INSERT INTO events ({", ".join(store.STORED_COLUMNS)})
     SELECT s.event_id, s.event, s.type, s.ts, s.received_at, s.distinct_id, s.user_id,
            s.anonymous_id, s.account_id, s.source, {properties},
-           COALESCE(i.person_id, s.distinct_id), hash(s.event_id)
+           COALESCE(i.person_id, s.distinct_id), {store.id_hash_sql("s.event_id")}
     FROM {src} AS s LEFT JOIN identities i ON i.distinct_id = s.distinct_id
     WHERE {"s.problem IS NULL AND" if checked else ""} {never_stored}
     {"QUALIFY row_number() OVER (PARTITION BY s.event_id ORDER BY s.ts) = 1" if repeats else ""}

@@ -41,6 +41,8 @@ from productops.analytics.store.schema import (
     EventStoreError,
     IdentityUpdate,
     connect,
+    id_hash_sql,
+    id_hashes,
     number_copies,
 )
 from productops.analytics.store.writer import (
@@ -92,6 +94,8 @@ __all__ = [
     "events_to_arrow",
     "follow_customers",
     "has_writer",
+    "id_hash_sql",
+    "id_hashes",
     "import_dir",
     "iter_chunks",
     "mark_dirty",

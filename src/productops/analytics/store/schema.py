@@ -5,11 +5,14 @@ date when it is writable)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from productops.core.errors import ProductOpsError
@@ -121,10 +124,10 @@ CREATE TABLE IF NOT EXISTS quarantine (
 # `person_id` is written with each event (its identity as known then) and rewritten when an
 # identify or alias links its id to a person, so analyses need no join; the view keeps the
 # name every analysis and the SQL console use.
-# `id_hash` is DuckDB's `hash(event_id)`: what the exactly-once check compares first (8 bytes
-# an event, where the ids themselves are ~36), confirmed on `event_id` itself. `hash` is not
-# promised stable across DuckDB versions, so the store remembers the hash of a probe string
-# and recomputes the column when it changes (see `_check_id_hash`).
+# `id_hash` is the low 64 bits of the MD5 of `event_id` (`id_hash_sql`, `id_hashes`): what the
+# exactly-once check compares first (8 bytes an event, where the ids themselves are ~36),
+# confirmed on `event_id` itself. MD5 because DuckDB and Python compute it alike (the writer
+# hashes a batch without asking the store) and it never changes between versions.
 VIEWS = """
 CREATE OR REPLACE VIEW events_resolved AS
     SELECT * EXCLUDE (id_hash) FROM events;
@@ -167,8 +170,25 @@ ARROW_SCHEMA = pa.schema(
 # among the events near the batch's time range first, and reads the whole store only for the
 # ids it did not find there (see `EventWriter`).
 DEDUP_WINDOW = dt.timedelta(days=2)
-# The probe whose hash the store remembers (`productops_meta.id_hash_probe`).
-HASH_PROBE = "productops event id"
+# What `id_hash` holds (`productops_meta.id_hash`); a store that says otherwise is rehashed.
+ID_HASH_KIND = "md5-low64"
+
+
+def id_hash_sql(expr: str) -> str:
+    """SQL for the `id_hash` of the event id `expr`: the low 64 bits of its MD5."""
+    return f"CAST(md5_number({expr}) & CAST(18446744073709551615 AS UHUGEINT) AS UBIGINT)"
+
+
+def id_hashes(ids: Sequence[str]) -> np.ndarray[Any, np.dtype[np.uint64]]:
+    """The `id_hash` of each id, computed here (as `id_hash_sql` computes it in DuckDB)."""
+    return np.fromiter(
+        (
+            int.from_bytes(hashlib.md5(i.encode(), usedforsecurity=False).digest()[:8], "little")
+            for i in ids
+        ),
+        dtype=np.uint64,
+        count=len(ids),
+    )
 
 
 class EventStoreError(ProductOpsError):
@@ -285,25 +305,22 @@ def _add_person_id(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _check_id_hash(con: duckdb.DuckDBPyConnection) -> None:
-    """Give stores made before `events.id_hash` the column, and recompute it when this
-    DuckDB hashes differently from the one that wrote it."""
+    """Give stores made before `events.id_hash` the column, and rehash a store whose
+    `id_hash` was computed another way."""
     columns = {r[0] for r in con.execute("DESCRIBE events").fetchall()}
-    probe = con.execute("SELECT CAST(hash(?) AS VARCHAR)", [HASH_PROBE]).fetchone()
-    assert probe is not None
-    stored = con.execute(
-        "SELECT value FROM productops_meta WHERE key = 'id_hash_probe'"
-    ).fetchone()
+    kind = con.execute("SELECT value FROM productops_meta WHERE key = 'id_hash'").fetchone()
     if "id_hash" not in columns:
         con.execute("ALTER TABLE events ADD COLUMN id_hash UBIGINT")
-        con.execute("UPDATE events SET id_hash = hash(event_id)")
+        con.execute(f"UPDATE events SET id_hash = {id_hash_sql('event_id')}")
         con.execute("ALTER TABLE events ALTER COLUMN id_hash SET NOT NULL")
-    elif stored is not None and stored[0] != probe[0]:
-        con.execute("UPDATE events SET id_hash = hash(event_id)")
-    if stored is None or stored[0] != probe[0]:
+    elif kind != (ID_HASH_KIND,) and con.execute("SELECT count(*) FROM events").fetchone() != (0,):
+        con.execute(f"UPDATE events SET id_hash = {id_hash_sql('event_id')}")
+    if kind != (ID_HASH_KIND,):
+        con.execute("DELETE FROM productops_meta WHERE key = 'id_hash_probe'")
         con.execute(
-            "INSERT INTO productops_meta VALUES ('id_hash_probe', ?) "
+            "INSERT INTO productops_meta VALUES ('id_hash', ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [probe[0]],
+            [ID_HASH_KIND],
         )
 
 

@@ -29,6 +29,8 @@ from productops.analytics.store.schema import (
     EventStoreError,
     IdentityUpdate,
     connect,
+    id_hash_sql,
+    id_hashes,
 )
 
 
@@ -72,13 +74,12 @@ class Appended:
 _INSERT = f"""
 INSERT INTO events ({", ".join(STORED_COLUMNS)})
 SELECT event_id, event, type, ts, received_at, b.distinct_id, user_id, anonymous_id,
-       account_id, source, properties::JSON, COALESCE(i.person_id, b.distinct_id),
-       hash(event_id)
+       account_id, source, properties::JSON, COALESCE(i.person_id, b.distinct_id), id_hash
 FROM (
     SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY _seq) AS n
     FROM incoming_batch
 ) b LEFT JOIN identities i ON i.distinct_id = b.distinct_id
-WHERE n = 1 AND {{new}}
+WHERE n = 1 AND b.event_id NOT IN (SELECT unnest(?::VARCHAR[]))
 RETURNING event_id, id_hash
 """
 
@@ -89,14 +90,14 @@ def append_arrow_ids(
     """Like `append_arrow`, but returns the event ids that were inserted (and their hashes)."""
     if batch.num_rows == 0:
         return Appended([], np.empty(0, np.uint64))
+    hashes = id_hashes(batch.column("event_id").to_pylist())
     batch = batch.append_column("_seq", pa.array(range(batch.num_rows), pa.int64()))
+    batch = batch.append_column("id_hash", pa.array(hashes, pa.uint64()))
     con.register("incoming_batch", batch)
     try:
-        suspects = _suspects(con, batch) if index is None else index.suspects(con, batch)
-        stored = _stored_among(con, suspects)
-        rows = con.execute(
-            _INSERT.format(new="b.event_id NOT IN (SELECT unnest(?::VARCHAR[]))"), [stored]
-        ).fetchall()
+        known = _known(con, hashes) if index is None else index.contains(con, hashes)
+        stored = _stored_among(con, batch.select(["event_id", "ts"]).filter(pa.array(known)))
+        rows = con.execute(_INSERT, [stored]).fetchall()
         if rows:
             mark_dirty(con, "incoming_batch")
         return Appended([r[0] for r in rows], np.fromiter((r[1] for r in rows), np.uint64))
@@ -104,23 +105,16 @@ def append_arrow_ids(
         con.unregister("incoming_batch")
 
 
-def _suspects(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> pa.Table:
-    """The (`event_id`, `ts`) of the rows of `incoming_batch` whose id hash is stored, found
-    by reading the store's `id_hash` column (for writers without an `IdIndex`)."""
-    known = [
-        r[0]
-        for r in con.execute(
-            """SELECT DISTINCT id_hash FROM events
-               WHERE id_hash IN (SELECT hash(event_id) FROM incoming_batch)"""
-        ).fetchall()
-    ]
-    if not known:
-        return batch.select(["event_id", "ts"]).slice(0, 0)
-    return con.execute(
-        """SELECT event_id, ts FROM incoming_batch
-           WHERE hash(event_id) IN (SELECT unnest(?::UBIGINT[]))""",
-        [known],
-    ).to_arrow_table()
+def _known(
+    con: duckdb.DuckDBPyConnection, hashes: np.ndarray[Any, np.dtype[np.uint64]]
+) -> np.ndarray[Any, Any]:
+    """For each hash, whether a stored event has it, from the store's `id_hash` column (for
+    writes without the writer's `IdIndex`)."""
+    found = con.execute(
+        "SELECT DISTINCT id_hash FROM events WHERE id_hash IN (SELECT unnest(?::UBIGINT[]))",
+        [hashes.tolist()],
+    ).fetchnumpy()["id_hash"]
+    return np.isin(hashes, np.asarray(found, dtype=np.uint64))
 
 
 def _stored_among(con: duckdb.DuckDBPyConnection, suspects: pa.Table) -> list[str]:
@@ -135,8 +129,8 @@ def _stored_among(con: duckdb.DuckDBPyConnection, suspects: pa.Table) -> list[st
         found = {
             r[0]
             for r in con.execute(
-                """SELECT DISTINCT e.event_id FROM events e SEMI JOIN suspects s
-                   ON e.id_hash = hash(s.event_id) AND e.event_id = s.event_id
+                f"""SELECT DISTINCT e.event_id FROM events e SEMI JOIN suspects s
+                   ON e.id_hash = {id_hash_sql("s.event_id")} AND e.event_id = s.event_id
                    WHERE e.ts BETWEEN ? AND ?""",
                 [lo - DEDUP_WINDOW, hi + DEDUP_WINDOW],
             ).fetchall()
@@ -147,9 +141,9 @@ def _stored_among(con: duckdb.DuckDBPyConnection, suspects: pa.Table) -> list[st
                 r[0]
                 for r in con.execute(
                     """SELECT DISTINCT e.event_id FROM events e
-                       WHERE e.id_hash IN (SELECT hash(x) FROM unnest(?::VARCHAR[]) t(x))
+                       WHERE e.id_hash IN (SELECT unnest(?::UBIGINT[]))
                          AND e.event_id IN (SELECT unnest(?::VARCHAR[]))""",
-                    [rest, rest],
+                    [id_hashes(rest).tolist(), rest],
                 ).fetchall()
             )
         return sorted(found)
@@ -167,12 +161,11 @@ class IdIndex:
     demo, a release from quarantine).
     """
 
-    MERGE_AT = 262_144  # recent hashes kept unsorted aside until there are this many
+    MERGE_AT = 65_536  # recent hashes kept in a set until there are this many
 
     def __init__(self) -> None:
         self._sorted: np.ndarray[Any, np.dtype[np.uint64]] = np.empty(0, np.uint64)
-        self._recent: list[np.ndarray[Any, np.dtype[np.uint64]]] = []
-        self._recent_count = 0
+        self._recent: set[int] = set()
         self._rows = -1  # how many stored events the hashes cover (-1: not loaded)
 
     @property
@@ -187,36 +180,32 @@ class IdIndex:
             return
         hashes = con.execute("SELECT id_hash FROM events").fetchnumpy()["id_hash"]
         self._sorted = np.sort(np.asarray(hashes, dtype=np.uint64))
-        self._recent, self._recent_count, self._rows = [], 0, rows
+        self._recent, self._rows = set(), rows
 
-    def suspects(self, con: duckdb.DuckDBPyConnection, batch: pa.Table) -> pa.Table:
-        """The (`event_id`, `ts`) of the rows of `incoming_batch` whose id hash is known."""
+    def contains(
+        self, con: duckdb.DuckDBPyConnection, hashes: np.ndarray[Any, np.dtype[np.uint64]]
+    ) -> np.ndarray[Any, Any]:
+        """For each hash, whether a stored event has it (after catching up with `con`)."""
         self.sync(con)
-        got = con.execute("SELECT hash(event_id) AS h FROM incoming_batch ORDER BY _seq")
-        hashes = np.asarray(got.fetchnumpy()["h"], dtype=np.uint64)
-        known = self.contains(hashes)
-        return batch.select(["event_id", "ts"]).filter(pa.array(known))
-
-    def contains(self, hashes: np.ndarray[Any, np.dtype[np.uint64]]) -> np.ndarray[Any, Any]:
-        """For each hash, whether a stored event has it."""
         known = np.zeros(len(hashes), dtype=bool)
         if len(self._sorted):
             pos = np.searchsorted(self._sorted, hashes).clip(max=len(self._sorted) - 1)
             known = self._sorted[pos] == hashes
-        if self._recent_count:
-            known |= np.isin(hashes, np.concatenate(self._recent))
+        if self._recent:
+            recent = self._recent
+            known |= np.fromiter((h in recent for h in hashes.tolist()), bool, len(hashes))
         return known
 
     def add(self, hashes: np.ndarray[Any, np.dtype[np.uint64]]) -> None:
         """Note the hashes of events just committed."""
         if not len(hashes) or not self.loaded:
             return
-        self._recent.append(hashes)
-        self._recent_count += len(hashes)
+        self._recent.update(hashes.tolist())
         self._rows += len(hashes)
-        if self._recent_count >= self.MERGE_AT:
-            self._sorted = np.sort(np.concatenate([self._sorted, *self._recent]))
-            self._recent, self._recent_count = [], 0
+        if len(self._recent) >= self.MERGE_AT:
+            merged = np.fromiter(self._recent, np.uint64, len(self._recent))
+            self._sorted = np.sort(np.concatenate([self._sorted, merged]))
+            self._recent = set()
 
 
 def mark_dirty(con: duckdb.DuckDBPyConnection, relation: str) -> None:
