@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pytest
 from sqlalchemy import select
 
 from productops.core.db import transaction
@@ -146,6 +147,7 @@ def test_processing_scores_embeds_marks_duplicates_and_tags_mentions(
     assert again["embedded"] == 0 and again["scored"] == 0 and again["duplicates"] == 0
 
 
+@pytest.mark.parametrize("db_backend", ["sqlite"])  # logic, not SQL: one database is enough
 def test_themes_are_discovered_kept_across_runs_and_new_items_placed(
     workspace: Workspace,
 ) -> None:
@@ -174,6 +176,7 @@ def test_themes_are_discovered_kept_across_runs_and_new_items_placed(
         assert s.get(FeedbackItem, new[0]).theme_id == crash_theme  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("db_backend", ["sqlite"])  # logic, not SQL: one database is enough
 def test_tags_people_apply_teach_suggestions_a_person_confirms(workspace: Workspace) -> None:
     ids = _send(workspace, CRASH + EXPORT)
     extra = _send(

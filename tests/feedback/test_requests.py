@@ -179,6 +179,7 @@ def test_shipping_tells_everyone_who_asked_once_by_email(
         assert len(s.scalars(select(Notification)).all()) == 3
 
 
+@pytest.mark.parametrize("db_backend", ["sqlite"])  # logic, not SQL: one database is enough
 def test_the_smtp_server_goes_through_the_outbound_guard(
     workspace: Workspace, smtp: tuple[int, _Inbox], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -194,6 +195,7 @@ def test_the_smtp_server_goes_through_the_outbound_guard(
     assert inbox.messages == []
 
 
+@pytest.mark.parametrize("db_backend", ["sqlite"])  # logic, not SQL: one database is enough
 def test_without_smtp_the_list_of_whom_to_tell_is_exported(workspace: Workspace) -> None:
     add_customers(workspace)
     fb = _feedback(workspace)

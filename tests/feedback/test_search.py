@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +97,20 @@ def test_a_saved_view_keeps_words_and_filters_for_its_owner(indexed: Workspace) 
             search.get_view(s, "someone-else", view_id)
     with pytest.raises(InvalidInput, match="unknown filter"), transaction(indexed.sessions) as s:
         search.save_view(s, "pm@x", SavedViewCreate(name="Bad", query={"colour": "red"}))
+
+
+def test_a_backup_restores_vectors_and_full_text(indexed: Workspace, tmp_path: Path) -> None:
+    from productops.core.backup import backup_workspace, restore_workspace
+    from productops.core.workspace import open_workspace
+
+    archive = tmp_path / "backup.tar.gz"
+    backup_workspace(indexed, archive)
+    restore_workspace(archive, tmp_path / "restored")
+    restored = open_workspace(tmp_path / "restored")
+    try:
+        before = search.search(indexed, "invoice charged twice")
+        after = search.search(restored, "invoice charged twice")
+        assert _ids(after) == _ids(before) and _ids(after)[0] == "z2"
+        assert _ids(search.search(restored, "crash", mode="text")) != []
+    finally:
+        restored.close()

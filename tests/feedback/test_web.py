@@ -131,6 +131,7 @@ def test_every_feedback_endpoint_holds_its_scope(
         assert s.get(FeedbackItem, seeded["item"]).status == before  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("db_backend", ["sqlite"])  # logic, not SQL: one database is enough
 def test_a_write_key_can_send_and_triage(workspace: Workspace, seeded: dict[str, int]) -> None:
     client = TestClient(create_app(workspace))
     write = api_key(workspace, "write")
@@ -169,6 +170,7 @@ def test_a_broken_import_through_the_api_names_the_row_and_stores_nothing(
         assert len(s.scalars(select(FeedbackItem)).all()) == 2
 
 
+@pytest.mark.parametrize("db_backend", ["sqlite"])  # logic, not SQL: one database is enough
 def test_a_viewer_reads_but_cannot_triage_tag_or_change_requests(
     workspace: Workspace, seeded: dict[str, int]
 ) -> None:
@@ -193,6 +195,7 @@ def test_a_viewer_reads_but_cannot_triage_tag_or_change_requests(
         assert requests.get_request(s, seeded["request"]).status == "under_review"
 
 
+@pytest.mark.parametrize("db_backend", ["sqlite"])  # logic, not SQL: one database is enough
 def test_forms_need_the_csrf_token(workspace: Workspace, seeded: dict[str, int]) -> None:
     editor = sign_in(workspace, Role.editor)
     item = seeded["item"]
@@ -204,6 +207,7 @@ def test_forms_need_the_csrf_token(workspace: Workspace, seeded: dict[str, int])
         assert s.get(FeedbackItem, item).status == "spam"  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("db_backend", ["sqlite"])  # logic, not SQL: one database is enough
 def test_customer_text_is_escaped_on_every_page(
     workspace: Workspace, seeded: dict[str, int]
 ) -> None:
@@ -220,6 +224,7 @@ def test_customer_text_is_escaped_on_every_page(
     assert "&lt;script&gt;alert" in admin.client.get(f"/feedback/items/{seeded['hostile']}").text
 
 
+@pytest.mark.parametrize("db_backend", ["sqlite"])  # logic, not SQL: one database is enough
 def test_exports_neutralise_formulas(workspace: Workspace, seeded: dict[str, int]) -> None:
     admin = sign_in(workspace, Role.admin)
     csv_text = admin.client.get("/feedback.csv?status=all").text
@@ -227,6 +232,7 @@ def test_exports_neutralise_formulas(workspace: Workspace, seeded: dict[str, int
     assert not re.search(r"(^|,)=cmd", csv_text, re.M)
 
 
+@pytest.mark.parametrize("db_backend", ["sqlite"])  # logic, not SQL: one database is enough
 def test_the_account_page_shows_its_feedback(workspace: Workspace, seeded: dict[str, int]) -> None:
     admin = sign_in(workspace, Role.admin)
     with workspace.sessions() as s:
@@ -236,6 +242,7 @@ def test_the_account_page_shows_its_feedback(workspace: Workspace, seeded: dict[
     assert "What they ask for" in html and "Export" in html
 
 
+@pytest.mark.parametrize("db_backend", ["sqlite"])  # logic, not SQL: one database is enough
 def test_the_feedback_pages_answer(workspace: Workspace, seeded: dict[str, int]) -> None:
     admin = sign_in(workspace, Role.admin)
     for url in [
