@@ -529,9 +529,7 @@ def posthog_event(
     else:
         ts = event_time(raw_time, msg.get("sent_at", batch_sent_at) if skew else None, received_at)
     own_id = _id(msg, "uuid") or (
-        (_id(msg, "event_id") or _id(msg, "message_id") or _id(msg, "insert_id"))
-        if flat
-        else None
+        (_id(msg, "event_id") or _id(msg, "message_id") or _id(msg, "insert_id")) if flat else None
     )
     event_id = own_id or derived_event_id(msg)
     for key in ("$set", "$set_once"):
