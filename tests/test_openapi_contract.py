@@ -38,6 +38,9 @@ from tests.analytics.test_analyses import write_story
 from tests.conftest import api_key, make_user
 
 EXAMPLES = int(os.environ.get("PRODUCTOPS_FUZZ_EXAMPLES", "8"))
+# While working on one pillar: PRODUCTOPS_CONTRACT_TAGS=research,people checks only operations
+# with one of those tags (the suite always checks every operation).
+ONLY_TAGS = {t for t in os.environ.get("PRODUCTOPS_CONTRACT_TAGS", "").split(",") if t}
 
 TRACKING_PLAN = """\
 events:
@@ -403,9 +406,9 @@ def test_every_operation_answers_as_its_schema_says(demo_like: Workspace) -> Non
     operations = [
         op
         for op in (result.ok() for result in schema.get_all_operations())
-        if not NOT_YET & set(op.tags or ())
+        if not NOT_YET & set(op.tags or ()) and (not ONLY_TAGS or ONLY_TAGS & set(op.tags or ()))
     ]
-    assert len(operations) >= 80
+    assert ONLY_TAGS or len(operations) >= 80
     admin = bearer(api_key(ws, "admin"))
 
     findings = Findings()
