@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import json as jsonlib
+import os
 import socket
 import ssl
 import threading
@@ -412,18 +413,20 @@ class _PinnedBackend(httpcore.NetworkBackend):
         raise error
 
 
-_SSL_CONTEXT: ssl.SSLContext | None = None
+_SSL_CONTEXTS: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
 _SSL_LOCK = threading.Lock()
 
 
 def _ssl_context() -> ssl.SSLContext:
     """One verifying TLS context for every request: loading the CA bundle costs ~25 ms, which
-    a sync of hundreds of pages would otherwise pay on each (a context is safe to share)."""
-    global _SSL_CONTEXT
+    a sync of hundreds of pages would otherwise pay on each (a context is safe to share). It is
+    made again when SSL_CERT_FILE or SSL_CERT_DIR (the CAs httpx trusts) name other files."""
+    source = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
     with _SSL_LOCK:
-        if _SSL_CONTEXT is None:
-            _SSL_CONTEXT = httpx.create_ssl_context()
-        return _SSL_CONTEXT
+        context = _SSL_CONTEXTS.get(source)
+        if context is None:
+            context = _SSL_CONTEXTS[source] = httpx.create_ssl_context()
+        return context
 
 
 def _pinned_transport(backend: _PinnedBackend) -> httpx.HTTPTransport:
