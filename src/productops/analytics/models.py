@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from productops.analytics.cohorts.models import Cohort, CohortMember
 from productops.analytics.dashboards.models import Dashboard
 
-__all__ = ["Dashboard"]
+__all__ = ["Cohort", "CohortMember", "Dashboard"]
