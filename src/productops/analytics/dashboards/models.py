@@ -13,7 +13,8 @@ from productops.core.db import Base, UTCDateTime
 
 
 class Dashboard(Base):
-    """A saved dashboard: panels of catalog metrics, each with a breakdown and a grain."""
+    """A saved dashboard: panels of catalog metrics or saved insights, in order, each half or
+    full width, with a dashboard-wide date range and filters."""
 
     __tablename__ = "dashboards"
 
@@ -21,6 +22,8 @@ class Dashboard(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
     panels: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # The dashboard-wide range and filters every panel is drawn with ({"days": 30}, ...).
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     created_by: Mapped[str] = mapped_column(String(200), default="system")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
