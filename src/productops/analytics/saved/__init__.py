@@ -34,5 +34,16 @@ _NAMES = {
     "list_insights": ".service",
     "save_insight": ".service",
 }
-__all__ = sorted(_NAMES)
+__all__ = [
+    "INSIGHT_KINDS",
+    "Annotation",
+    "SavedInsight",
+    "add_annotation",
+    "delete_annotation",
+    "delete_insight",
+    "get_insight",
+    "list_annotations",
+    "list_insights",
+    "save_insight",
+]
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES)
