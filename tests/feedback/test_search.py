@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from productops.core.db import transaction
 from productops.core.errors import InvalidInput
@@ -15,6 +19,7 @@ from productops.feedback.items.filters import Filters
 from productops.feedback.pipeline import process
 from productops.feedback.schemas import FeedbackCreate, SavedViewCreate
 from productops.feedback.search import service as search
+from tests.conftest import PG_ENV
 from tests.feedback.support import add_customers
 
 DAY = dt.datetime(2026, 10, 5, 9, tzinfo=dt.UTC)
@@ -99,13 +104,43 @@ def test_a_saved_view_keeps_words_and_filters_for_its_owner(indexed: Workspace) 
         search.save_view(s, "pm@x", SavedViewCreate(name="Bad", query={"colour": "red"}))
 
 
-def test_a_backup_restores_vectors_and_full_text(indexed: Workspace, tmp_path: Path) -> None:
+@pytest.fixture
+def empty_target(indexed: Workspace) -> Iterator[str | None]:
+    """Where a restore of `indexed` goes: its own SQLite file, or a PostgreSQL database of
+    its own (the source's database still holds the rows, and a restore refuses a database
+    that has any)."""
+    if indexed.engine.dialect.name != "postgresql":
+        yield None
+        return
+    admin = create_engine(
+        os.environ[PG_ENV].replace("postgresql://", "postgresql+psycopg://", 1),
+        isolation_level="AUTOCOMMIT",
+    )
+    name = f"productops_restore_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    base, _, _ = os.environ[PG_ENV].rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": name},
+            )
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def test_a_backup_restores_vectors_and_full_text(
+    indexed: Workspace, empty_target: str | None, tmp_path: Path
+) -> None:
     from productops.core.backup import backup_workspace, restore_workspace
     from productops.core.workspace import open_workspace
 
     archive = tmp_path / "backup.tar.gz"
     backup_workspace(indexed, archive)
-    restore_workspace(archive, tmp_path / "restored")
+    restore_workspace(archive, tmp_path / "restored", database_url=empty_target)
     restored = open_workspace(tmp_path / "restored")
     try:
         before = search.search(indexed, "invoice charged twice")
