@@ -406,7 +406,8 @@ def test_every_operation_answers_as_its_schema_says(demo_like: Workspace) -> Non
     operations = [
         op
         for op in (result.ok() for result in schema.get_all_operations())
-        if not NOT_YET & set(op.tags or ()) and (not ONLY_TAGS or ONLY_TAGS & set(op.tags or ()))
+        # Naming a tag checks its operations even while they are NOT_YET.
+        if (ONLY_TAGS & set(op.tags or ())) or (not ONLY_TAGS and not NOT_YET & set(op.tags or ()))
     ]
     assert ONLY_TAGS or len(operations) >= 80
     admin = bearer(api_key(ws, "admin"))
