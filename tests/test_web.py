@@ -14,8 +14,8 @@ from productops.customers.models import Account
 from productops.web.app import create_app
 from tests.conftest import sign_in
 
-BUILT = ("Insights",)
-NOT_YET = ("Feedback", "Roadmap", "Experiments", "Research", "Playbooks", "Reports")
+BUILT = ("Feedback", "Insights", "Research", "Roadmap", "Experiments", "Flags")
+NOT_YET = ("Playbooks", "Reports")
 
 
 def _add_accounts(ws: Workspace, rows: list[dict[str, object]]) -> None:
