@@ -53,7 +53,7 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
 # Pillars that have no pages yet: the shell must not advertise them.
-UNBUILT_PILLARS = (
+UNBUILT_PILLARS = ("Playbooks", "Reports")
     "Research",
     "Playbooks",
     "Reports",
