@@ -54,10 +54,6 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
 # Pillars that have no pages yet: the shell must not advertise them.
 UNBUILT_PILLARS = ("Playbooks", "Reports")
-    "Research",
-    "Playbooks",
-    "Reports",
-)
 ADMIN_LINKS = ("Users", "API keys", "Audit log")
 
 pytestmark = [
