@@ -1,5 +1,6 @@
 """Product analyses, written once in Ibis: active users, stickiness, adoption by segment,
-retention, funnels and lifecycle (and the query-layer names they take)."""
+retention, funnels, lifecycle, trends and paths (and the query-layer names they take:
+filters, cohorts, breakdowns)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING
 from productops.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from productops.analytics.analyses.segments import Breakdown
     from productops.analytics.analyses.service import (
         EARLIEST,
         LATEST,
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
         rolling_active_users,
         stickiness,
     )
+    from productops.analytics.analyses.trends import Series, TrendsResult, trends
     from productops.analytics.query import (
         ANY_EVENT,
         EXCLUDED_FROM_ACTIVE,
@@ -46,8 +49,19 @@ if TYPE_CHECKING:
         period_number,
         period_start,
     )
+    from productops.analytics.query.cohorts import CohortDefinition, CohortRule, CohortSpec
+    from productops.analytics.query.filters import Filters, PropertyFilter
 
 _NAMES = {
+    "Breakdown": ".segments",
+    "CohortDefinition": "..query.cohorts",
+    "CohortRule": "..query.cohorts",
+    "CohortSpec": "..query.cohorts",
+    "Filters": "..query.filters",
+    "PropertyFilter": "..query.filters",
+    "Series": ".trends",
+    "TrendsResult": ".trends",
+    "trends": ".trends",
     "ANY_EVENT": "..query",
     "ActivityFilter": "..query",
     "Dimension": "..query",
@@ -96,15 +110,23 @@ __all__ = [
     "NONE_LABEL",
     "ROLLING_WINDOWS",
     "ActivityFilter",
+    "Breakdown",
+    "CohortDefinition",
+    "CohortRule",
+    "CohortSpec",
     "Dimension",
     "EventTables",
+    "Filters",
     "FunnelOrder",
     "Grain",
     "Insight",
+    "PropertyFilter",
     "RetentionMode",
     "ReturnMode",
+    "Series",
     "Source",
     "Stickiness",
+    "TrendsResult",
     "Unit",
     "active_users",
     "adoption",
@@ -118,5 +140,6 @@ __all__ = [
     "retention_table",
     "rolling_active_users",
     "stickiness",
+    "trends",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES)

@@ -25,6 +25,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from productops.analytics.analyses.segments import Breakdown, person_breakdown, person_segments
 from productops.analytics.query.activity import (
     ANY_EVENT,
     ActivityFilter,
@@ -36,6 +37,7 @@ from productops.analytics.query.dimensions import (
     attribute,
 )
 from productops.analytics.query.dimensions import label as _label
+from productops.analytics.query.filters import Filters, filtered
 from productops.analytics.query.grains import (
     Grain,
     period_index,
@@ -70,10 +72,12 @@ class Insight:
     queries: dict[str, ir.Table]
     dialect: str
     params: dict[str, Any] = field(default_factory=dict)
+    raw_sql: dict[str, str] = field(default_factory=dict)
 
     def sql(self) -> dict[str, str]:
         """The SQL each query compiles to on the backend that ran it."""
-        return {name: str(ibis.to_sql(q, dialect=self.dialect)) for name, q in self.queries.items()}
+        out = {name: str(ibis.to_sql(q, dialect=self.dialect)) for name, q in self.queries.items()}
+        return {**out, **self.raw_sql}
 
     def records(self) -> list[dict[str, Any]]:
         """`data` as JSON-ready rows (dates as ISO strings, missing values as None)."""
@@ -171,9 +175,10 @@ def active_users(
     *,
     grain: Grain = "day",
     activity: ActivityFilter | None = None,
+    filters: Filters | None = None,
 ) -> Insight:
     """Distinct active people per calendar day, week (Monday) or month in the range."""
-    tables = event_tables(source)
+    tables = filtered(event_tables(source), filters)
     g = _check_grain(grain)
     lo, hi = _window(start, end)
     ev = tables.events
@@ -195,11 +200,16 @@ def active_users(
 
 
 def rolling_active_users(
-    source: Source, start: dt.date, end: dt.date, *, activity: ActivityFilter | None = None
+    source: Source,
+    start: dt.date,
+    end: dt.date,
+    *,
+    activity: ActivityFilter | None = None,
+    filters: Filters | None = None,
 ) -> Insight:
     """DAU, WAU and MAU per day, PostHog style: distinct people active in the 1, 7 and 30
     days ending that day."""
-    tables = event_tables(source)
+    tables = filtered(event_tables(source), filters)
     lo, hi = _window(start, end)
     look_lo = lo - dt.timedelta(days=max(ROLLING_WINDOWS.values()) - 1)
     ev = tables.events
@@ -247,12 +257,22 @@ def stickiness(
     *,
     grain: Grain = "day",
     activity: ActivityFilter | None = None,
+    event: str | None = None,
+    filters: Filters | None = None,
+    breakdown: str | Breakdown | None = None,
 ) -> Stickiness:
     """DAU/MAU per day, and how many people were active on 1, 2, … N distinct days (weeks,
-    months) of the range — PostHog's stickiness."""
-    tables = event_tables(source)
+    months) of the range — PostHog's stickiness. `event` counts only that event as activity
+    (default: any activity); `breakdown` (a person or account trait, or cohorts) splits the
+    histogram, adding a `breakdown` column."""
+    base = event_tables(source)
+    tables = filtered(base, filters)
+    b = person_breakdown(breakdown, "stickiness")
     g = _check_grain(grain)
     lo, hi = _window(start, end)
+    if event is not None and event != ANY_EVENT:
+        check_event_name(event, "event")
+        activity = ActivityFilter(events=[event])
     rolling = rolling_active_users(tables, start, end, activity=activity)
     ratio_data = rolling.data[["day", "dau", "mau"]].copy()
     ratio_data["dau_mau"] = [
@@ -268,19 +288,38 @@ def stickiness(
     per_person = act.group_by("person_id").aggregate(
         active_periods=period_index(act.ts, g).nunique()
     )
+    if b is None:
+        per_person = per_person.mutate(segment=ibis.literal("all", "string"))
+    else:
+        seg = person_segments(base, b, end, events=tables.events)
+        seg = seg.select(_sp=seg.person_id, segment=seg.segment)
+        per_person = per_person.join(seg, per_person.person_id == seg._sp).drop("_sp")
     expr = (
-        per_person.group_by(per_person.active_periods.cast("int64").name("active_periods"))
+        per_person.group_by(
+            "segment", per_person.active_periods.cast("int64").name("active_periods")
+        )
         .aggregate(persons=per_person.count())
-        .order_by("active_periods")
+        .order_by("segment", "active_periods")
     )
     frame = _execute(expr)
     n = len(_periods(start, end, g))
-    hist = (
-        frame.set_index("active_periods")["persons"]
-        .reindex(range(1, n + 1), fill_value=0)
-        .astype("int64")
-        .reset_index()
-    )
+    parts = []
+    for sg, part in frame.groupby("segment", sort=True):
+        h = (
+            part.set_index("active_periods")["persons"]
+            .reindex(range(1, n + 1), fill_value=0)
+            .astype("int64")
+            .reset_index()
+        )
+        if b is not None:
+            h.insert(0, "breakdown", str(sg))
+        parts.append(h)
+    if parts:
+        hist = pd.concat(parts, ignore_index=True)
+    else:
+        hist = pd.DataFrame({"active_periods": list(range(1, n + 1)), "persons": [0] * n})
+        if b is not None:
+            hist = hist.iloc[0:0].assign(breakdown=[])[["breakdown", "active_periods", "persons"]]
     days_active = Insight(
         "stickiness",
         hist,
@@ -303,10 +342,11 @@ def adoption(
     segment: str | None = "account.plan",
     unit: Unit = "person",
     activity: ActivityFilter | None = None,
+    filters: Filters | None = None,
 ) -> Insight:
     """For each segment value: active people (or accounts) in the range, how many of them
     used `feature` (did that event) in the range, and the share."""
-    tables = event_tables(source)
+    tables = filtered(event_tables(source), filters)
     check_event_name(feature, "feature")
     if feature == ANY_EVENT:
         raise InvalidInput("feature: name the event that means the feature was used")
@@ -387,14 +427,21 @@ def retention(
     return_mode: ReturnMode = "on",
     periods: int = 10,
     activity: ActivityFilter | None = None,
+    filters: Filters | None = None,
+    breakdown: str | Breakdown | None = None,
 ) -> Insight:
     """Cohort retention. Cohorts are the periods of the range: with `first_time`, the period
     of each person's first `start_event` ever; with `recurring`, every period in which they
     did it. A cohort member is retained in period N if they did `return_event` (default: the
     start event; `*` = any activity) in period N (`on`), or in N or any later period
     (`on_or_after`). Period 0 is the cohort; `percent` is of period 0.
+
+    `filters` keep only the events (and people) they name; `breakdown` (a person or account
+    trait, or cohorts taken on `end`) adds a `breakdown` column: one triangle per value.
     """
-    tables = event_tables(source)
+    base = event_tables(source)
+    tables = filtered(base, filters)
+    b = person_breakdown(breakdown, "retention")
     g = _check_grain(grain)
     if mode not in {"first_time", "recurring"}:
         raise InvalidInput(f"mode {mode!r}: use first_time or recurring")
@@ -422,44 +469,68 @@ def retention(
     else:
         cohorts = starts.filter(starts.p.between(lo_p, hi_p))
         cohorts = cohorts.select("person_id", cohort=cohorts.p)
+    if b is None:
+        cohorts = cohorts.mutate(segment=ibis.literal("all", "string"))
+    else:
+        seg = person_segments(base, b, end, events=tables.events)
+        seg = seg.select(_sp=seg.person_id, segment=seg.segment)
+        cohorts = cohorts.join(seg, cohorts.person_id == seg._sp).drop("_sp")
     returned = starts if ret_event == start_event else person_periods(ret_event)
     returns = returned.select(_rp=returned.person_id, r=returned.p)
     j = cohorts.join(returns, cohorts.person_id == returns._rp)
-    j = j.filter(j.r > j.cohort).select("person_id", "cohort", n=(j.r - j.cohort).cast("int64"))
+    j = j.filter(j.r > j.cohort).select(
+        "person_id", "cohort", "segment", n=(j.r - j.cohort).cast("int64")
+    )
 
-    sizes = cohorts.group_by("cohort").aggregate(
+    sizes = cohorts.group_by("segment", "cohort").aggregate(
         period=ibis.literal(0, "int64"), persons=cohorts.count().cast("int64")
     )
     if return_mode == "on":
         on = j.filter(j.n <= periods)
-        counts = on.group_by("cohort", period=on.n).aggregate(persons=on.count().cast("int64"))
+        counts = on.group_by("segment", "cohort", period=on.n).aggregate(
+            persons=on.count().cast("int64")
+        )
     else:
-        furthest = j.group_by("person_id", "cohort").aggregate(n=ibis.least(j.n.max(), periods))
-        last = furthest.group_by("cohort", period=furthest.n).aggregate(k=furthest.count())
-        later = ibis.cumulative_window(group_by="cohort", order_by=ibis.desc("period"))
-        counts = last.select("cohort", "period", persons=last.k.sum().over(later).cast("int64"))
-    expr = ibis.union(sizes, counts, distinct=False).order_by("cohort", "period")
+        furthest = j.group_by("person_id", "cohort", "segment").aggregate(
+            n=ibis.least(j.n.max(), periods)
+        )
+        last = furthest.group_by("segment", "cohort", period=furthest.n).aggregate(
+            k=furthest.count()
+        )
+        later = ibis.cumulative_window(group_by=["segment", "cohort"], order_by=ibis.desc("period"))
+        counts = last.select(
+            "segment", "cohort", "period", persons=last.k.sum().over(later).cast("int64")
+        )
+    expr = ibis.union(sizes, counts, distinct=False).order_by("segment", "cohort", "period")
     frame = _execute(expr)
 
-    got = {(int(c), int(p)): int(n) for c, p, n in frame[["cohort", "period", "persons"]].values}
+    got = {
+        (str(sg), int(c), int(p)): int(n)
+        for sg, c, p, n in frame[["segment", "cohort", "period", "persons"]].values
+    }
     if return_mode == "on_or_after":
         # The query has a row where someone's furthest return lies; a period in between has
         # the count of the next period with a row.
-        for c in {c for c, _ in got}:
+        for sg, c in {(sg, c) for sg, c, _ in got}:
             for n in range(periods - 1, 0, -1):
-                if (c, n) not in got and (c, n + 1) in got:
-                    got[c, n] = got[c, n + 1]
+                if (sg, c, n) not in got and (sg, c, n + 1) in got:
+                    got[sg, c, n] = got[sg, c, n + 1]
     rows = []
-    for c in range(lo_p, hi_p + 1):
-        size = got.get((c, 0), 0)
-        if size == 0:
-            continue
-        for n in range(periods + 1):
-            if c + n > hi_p:  # not observed yet
-                break
-            kept = got.get((c, n), 0)
-            rows.append((period_start(c, g), size, n, kept, 100.0 * kept / size))
-    data = pd.DataFrame(rows, columns=["cohort", "cohort_size", "period", "persons", "percent"])
+    for sg in sorted({sg for sg, _, _ in got}):
+        for c in range(lo_p, hi_p + 1):
+            size = got.get((sg, c, 0), 0)
+            if size == 0:
+                continue
+            for n in range(periods + 1):
+                if c + n > hi_p:  # not observed yet
+                    break
+                kept = got.get((sg, c, n), 0)
+                rows.append((sg, period_start(c, g), size, n, kept, 100.0 * kept / size))
+    data = pd.DataFrame(
+        rows, columns=["breakdown", "cohort", "cohort_size", "period", "persons", "percent"]
+    )
+    if b is None:
+        data = data.drop(columns=["breakdown"])
     return Insight(
         "retention",
         data,
@@ -474,6 +545,8 @@ def retention(
             "mode": mode,
             "return_mode": return_mode,
             "periods": periods,
+            "breakdown": str(b) if b else None,
+            "filters": filters.describe() if filters else [],
         },
     )
 
@@ -481,7 +554,8 @@ def retention(
 def retention_table(result: Insight) -> pd.DataFrame:
     """A retention result as the familiar triangle: one row per cohort, one column per period
     (percent of period 0)."""
-    return result.data.pivot(index="cohort", columns="period", values="percent")
+    index = ["breakdown", "cohort"] if "breakdown" in result.data.columns else "cohort"
+    return result.data.pivot(index=index, columns="period", values="percent")
 
 
 # --- funnels ------------------------------------------------------------------------------
@@ -497,6 +571,7 @@ def funnel(
     order: FunnelOrder = "ordered",
     breakdown: str | None = None,
     activity: ActivityFilter | None = None,
+    filters: Filters | None = None,
 ) -> Insight:
     """How many people reached each step, in order, within `window` of entering the funnel.
 
@@ -506,7 +581,7 @@ def funnel(
     attempts reached. `breakdown` splits by `person.TRAIT`, `account.TRAIT` or
     `event.PROPERTY` (of the entry event of the attempt that got furthest).
     """
-    tables = event_tables(source)
+    tables = filtered(event_tables(source), filters)
     if not 2 <= len(steps) <= MAX_FUNNEL_STEPS:
         raise InvalidInput(f"a funnel needs 2 to {MAX_FUNNEL_STEPS} steps, got {len(steps)}")
     for k, name in enumerate(steps, 1):
@@ -646,45 +721,81 @@ def lifecycle(
     *,
     grain: Grain = "week",
     activity: ActivityFilter | None = None,
+    event: str | None = None,
+    filters: Filters | None = None,
+    breakdown: str | Breakdown | None = None,
 ) -> Insight:
     """Per period: `new` (first activity ever in the period), `returning` (active in this and
     the previous period), `resurrecting` (active now, not in the previous period, but
     before), `dormant` (active in the previous period, not now; negative, as PostHog shows it).
+    `event` counts only that event as activity; `breakdown` (a person or account trait, or
+    cohorts) adds a `breakdown` column with one set of rows per value.
     """
-    tables = event_tables(source)
+    base = event_tables(source)
+    tables = filtered(base, filters)
+    b = person_breakdown(breakdown, "lifecycle")
     g = _check_grain(grain)
     _lo, hi = _window(start, end)
+    if event is not None and event != ANY_EVENT:
+        check_event_name(event, "event")
+        activity = ActivityFilter(events=[event])
     lo_p, hi_p = period_number(start, g), period_number(end, g)
     ev = tables.events
     act = ev.filter(ev.ts < ibis.literal(hi, "timestamp"), activity_predicate(ev, activity))
     pp = act.select(person_id=act.person_id, p=period_index(act.ts, g)).distinct()
     w = ibis.window(group_by="person_id", order_by="p")
     x = pp.mutate(prev=pp.p.lag().over(w), nxt=pp.p.lead().over(w))
+    if b is None:
+        x = x.mutate(segment=ibis.literal("all", "string"))
+    else:
+        seg = person_segments(base, b, end, events=tables.events)
+        seg = seg.select(_sp=seg.person_id, segment=seg.segment)
+        x = x.join(seg, x.person_id == seg._sp).drop("_sp")
     status = ibis.cases(
         (x.prev.isnull(), "new"), (x.prev == x.p - 1, "returning"), else_="resurrecting"
     )
-    active = x.filter(x.p.between(lo_p, hi_p)).select(period=x.p, status=status)
+    active = x.filter(x.p.between(lo_p, hi_p)).select(
+        "segment", period=x.p.cast("int64"), status=status
+    )
     gone = x.filter(x.nxt.isnull() | (x.nxt > x.p + 1), (x.p + 1).between(lo_p, hi_p))
-    dormant = gone.select(period=(gone.p + 1).cast("int64"), status=ibis.literal("dormant"))
-    u = ibis.union(active.mutate(period=active.period.cast("int64")), dormant, distinct=False)
-    counted = u.group_by("period", "status").aggregate(n=u.count().cast("int64"))
+    dormant = gone.select(
+        "segment", period=(gone.p + 1).cast("int64"), status=ibis.literal("dormant")
+    )
+    u = ibis.union(active, dormant, distinct=False)
+    counted = u.group_by("segment", "period", "status").aggregate(n=u.count().cast("int64"))
     expr = counted.select(
+        "segment",
         "period",
         "status",
         persons=ibis.ifelse(counted.status == "dormant", -counted.n, counted.n),
-    ).order_by("period", "status")
+    ).order_by("segment", "period", "status")
     frame = _execute(expr)
-    wide = frame.pivot_table(index="period", columns="status", values="persons", aggfunc="sum")
-    wide = wide.reindex(index=_periods(start, end, g), columns=list(LIFECYCLE_STATUSES))
-    wide = wide.fillna(0).astype("int64").reset_index()
-    wide.columns.name = None
-    wide["period"] = [period_start(int(p), g) for p in wide["period"]]
+    segments = sorted(set(frame["segment"])) if b is not None else ["all"]
+    parts = []
+    for sg in segments:
+        part = frame[frame["segment"] == sg]
+        wide = part.pivot_table(index="period", columns="status", values="persons", aggfunc="sum")
+        wide = wide.reindex(index=_periods(start, end, g), columns=list(LIFECYCLE_STATUSES))
+        wide = wide.fillna(0).astype("int64").reset_index()
+        wide.columns.name = None
+        wide["period"] = [period_start(int(p), g) for p in wide["period"]]
+        if b is not None:
+            wide.insert(0, "breakdown", str(sg))
+        parts.append(wide)
+    data = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     return Insight(
         "lifecycle",
-        wide,
+        data,
         {"lifecycle": expr},
         tables.dialect,
-        {"start": start, "end": end, "grain": g},
+        {
+            "start": start,
+            "end": end,
+            "grain": g,
+            "event": event,
+            "breakdown": str(b) if b else None,
+            "filters": filters.describe() if filters else [],
+        },
     )
 
 
