@@ -100,6 +100,9 @@ class Site:
     fixture_pages: bool = False  # serve jira-cli's real page 1 → page 3 instead
     rate_limit: int = 0  # answer this many 429s first
     retry_after: str = "0"
+    failures: list[int] = field(default_factory=list)  # answer these statuses first, in turn
+    linear_rate_limit: int = 0  # answer this many of Linear's 400 RATELIMITED first
+    linear_reset_in: float = 2.0  # ... whose reset header is this many seconds away
     malformed_page: int | None = None  # this page (1-based) of a search is malformed
     page_cap: int = 100
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
@@ -160,6 +163,26 @@ class _Handler(BaseHTTPRequestHandler):
                 site.rate_limit -= 1
                 self._answer(
                     429, {"errorMessages": ["Rate limit"]}, {"Retry-After": site.retry_after}
+                )
+                return
+            if site.failures:
+                status = site.failures.pop(0)
+                self._answer(status, b"<html>Bad gateway</html>")
+                return
+            if site.linear_rate_limit > 0 and path == "/graphql":
+                site.linear_rate_limit -= 1
+                reset_ms = int((time.time() + site.linear_reset_in) * 1000)
+                self._answer(
+                    400,
+                    {
+                        "errors": [
+                            {
+                                "message": "Rate limit exceeded",
+                                "extensions": {"code": "RATELIMITED"},
+                            }
+                        ]
+                    },
+                    {"X-RateLimit-Requests-Reset": str(reset_ms)},
                 )
                 return
             self._route(method, path, body)

@@ -227,6 +227,37 @@ def test_a_long_rate_limit_stops_the_sync_by_name(pws: Workspace) -> None:
     assert counts(pws) == (0, 0, 0)
 
 
+def test_server_errors_are_retried_with_a_growing_pause(pws: Workspace) -> None:
+    site = small_site()
+    site.failures = [503, 502, 504]
+    waits: list[float] = []
+    with serve(site) as url:
+        cid = connect(pws, url)
+        outcome = sync.sync(pws, cid, sleep=waits.append)
+    assert waits == [1.0, 2.0, 4.0]
+    assert counts(pws) == (1, 2, 6) and outcome.report.created == 9
+
+
+def test_a_server_that_keeps_failing_stops_the_sync_and_keeps_the_last_good_state(
+    pws: Workspace,
+) -> None:
+    site = small_site()
+    with serve(site) as url:
+        cid = connect(pws, url)
+        sync.sync(pws, cid)
+        site.jira_issues.pop()  # would be deleted
+        site.failures = [503] * 10
+        with pytest.raises(SyncError, match=r"still failing \(503\) after 5 retries"):
+            sync.sync(pws, cid, full=True, sleep=lambda s: None)
+        site.failures = [500]
+        with pytest.raises(SyncError, match="answered 500"):
+            sync.sync(pws, cid, full=True, sleep=lambda s: None)
+    assert counts(pws) == (1, 2, 6)
+    with pws.sessions() as s:
+        runs = s.scalars(select(SyncRun).order_by(SyncRun.id)).all()
+        assert [r.status for r in runs] == ["succeeded", "failed", "failed"]
+
+
 def test_a_malformed_page_stops_the_sync_and_keeps_the_last_good_state(pws: Workspace) -> None:
     site = small_site()
     with serve(site) as url:
@@ -349,3 +380,36 @@ def test_a_url_allowed_at_save_is_checked_again_at_send(pws: Workspace) -> None:
 
 def _issue_json(issue: dict[str, Any]) -> str:
     return json.dumps(issue)
+
+
+def test_a_scheduled_sync_runs_as_a_job_when_due_and_reports(pws: Workspace) -> None:
+    from productops.core import jobs
+
+    site = small_site()
+    with serve(site) as url:
+        cid = connect(pws, url)
+        with transaction(pws.sessions) as s:
+            nxt = sync.schedule_sync(s, cid, 6, "test")
+        assert nxt is not None
+        assert jobs.enqueue_due(pws, now=utcnow()) == []  # not due yet
+        queued = jobs.enqueue_due(pws, now=nxt + dt.timedelta(seconds=1))
+        with pws.sessions() as s:
+            kinds = {jobs.get_job(s, j).kind: j for j in queued}
+        # The sync, and the daily refresh a connection brings (snapshots for the change log).
+        assert set(kinds) == {"portfolio.sync", "portfolio.refresh_metrics"}
+        # While that run waits, the next due time queues nothing more.
+        assert jobs.enqueue_due(pws, now=nxt + dt.timedelta(hours=6, seconds=2)) == []
+        assert jobs.run_pending(pws) == 2
+    with pws.sessions() as s:
+        job = jobs.get_job(s, kinds["portfolio.sync"])
+        assert job.status == "succeeded", job.error
+        assert job.created_by == f"schedule:{sync.schedule_name(cid)}"
+        assert job.result is not None and job.result["created"] == 9
+        run = s.scalars(select(SyncRun)).one()
+        assert run.job_id == job.id and run.status == "succeeded"
+        assert run.report is not None
+        assert {"created", "updated", "deleted", "moved", "unmapped"} <= set(run.report)
+        daily = jobs.get_job(s, kinds["portfolio.refresh_metrics"])
+        assert daily.status == "succeeded" and daily.result is not None
+        assert "snapshots" in daily.result
+    assert counts(pws) == (1, 2, 6)

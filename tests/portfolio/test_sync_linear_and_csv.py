@@ -57,6 +57,35 @@ def test_linear_sync_reads_initiatives_projects_issues_and_updates(
         assert eng142 is not None and eng142.epic_id == reviews.id and eng142.story_points == 3
 
 
+def test_linear_reflects_deleted_and_moved_issues(pws: Workspace) -> None:
+    site = Site(linear=linear_fixture_site())
+    with serve(site) as url:
+        cid = _linear(pws, url)
+        sync.sync(pws, cid)
+        issues = {n["identifier"]: n for n in site.linear["issues"]}
+        gong = site.linear["projects"][1]
+        issues["ENG-142"]["project"] = {"id": gong["id"], "name": gong["name"]}
+        site.linear["issues"].remove(issues["ENG-98"])
+        outcome = sync.sync(pws, cid)
+    r = outcome.report
+    assert (r.created, r.deleted, r.moved) == (0, 1, 1)
+    assert r.samples["moved"] == ["ENG-142"] and r.samples["deleted"] == ["ENG-98"]
+    with pws.sessions() as s:
+        gong_epic = s.scalar(select(Epic.id).where(Epic.title == "Gong call insights"))
+        assert s.scalar(select(Issue.epic_id).where(Issue.key == "ENG-142")) == gong_epic
+        assert s.scalar(select(Issue.id).where(Issue.key == "ENG-98")) is None
+
+
+def test_linear_rate_limits_are_waited_out_until_their_reset(pws: Workspace) -> None:
+    site = Site(linear=linear_fixture_site(), linear_rate_limit=2, linear_reset_in=3.0)
+    waits: list[float] = []
+    with serve(site) as url:
+        cid = _linear(pws, url)
+        outcome = sync.sync(pws, cid, sleep=waits.append)
+    assert len(waits) == 2 and all(1.5 < w <= 3.0 for w in waits), waits
+    assert outcome.report.created == 7
+
+
 def test_a_malformed_linear_page_stops_the_sync(pws: Workspace) -> None:
     site = Site(linear=linear_fixture_site(), malformed_page=1)
     with serve(site) as url:

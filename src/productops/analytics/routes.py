@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from productops.analytics import store
 from productops.analytics.analyses import routes as analyses_routes
 from productops.analytics.catalog import routes as catalog_routes
+from productops.analytics.cohorts import routes as cohorts_routes
 from productops.analytics.dashboards import routes as dashboards_routes
 from productops.analytics.ingest import routes as ingest_routes
 from productops.analytics.query.source import event_summary
@@ -25,6 +26,7 @@ ROOMS = (
     dashboards_routes,
     analyses_routes,
     catalog_routes,
+    cohorts_routes,
     sql_routes,
     tracking_routes,
 )

@@ -498,4 +498,7 @@ def refresh_metrics(directory: WorkspaceDir) -> None:
         else:
             with errors_as_exit():
                 state = run_job_with_progress(ws, "portfolio.refresh_metrics", {})
-    typer.echo(f"{state['result']['checked_in']} key results got a new value.")
+    result = state["result"]
+    typer.echo(f"{result['checked_in']} key results got a new value.")
+    for message in (result.get("failed") or {}).values():
+        typer.echo(f"Not read: {message}", err=True)

@@ -27,7 +27,12 @@ from productops.portfolio.models import (
     Snapshot,
     Update,
 )
-from productops.portfolio.okrs.service import period_bounds, period_of, shift_period
+from productops.portfolio.okrs.service import (
+    ensure_daily_refresh,
+    period_bounds,
+    period_of,
+    shift_period,
+)
 from productops.portfolio.updates.service import take_snapshots
 
 KEYS = {
@@ -532,6 +537,7 @@ def make_roadmap(ctx: DemoContext) -> dict[str, Any]:
         # Today's snapshot from the real roll-up, then twelve weeks of history behind it:
         # progress that grew, and the dates that slipped (the change log reads these).
         take_snapshots(ws, s, today)
+        ensure_daily_refresh(s, "demo")
         current = list(s.scalars(select(Snapshot).where(Snapshot.day == today)))
         slipped_ids = {e.id for e, spec in epics if spec["slipped"]}
         history = []

@@ -54,13 +54,18 @@ def sync_job(ctx: JobContext) -> dict[str, Any]:
     pinned=True,
 )
 def refresh_metrics_job(ctx: JobContext) -> dict[str, Any]:
-    """Metric-driven key results get today's value (a check-in when it moved). Pinned: it
-    reads the event store, which the serving process owns."""
+    """Metric-driven key results get today's value (a check-in when it moved) and the day's
+    snapshot is taken; it runs daily (`okrs.ensure_daily_refresh`). Pinned: it reads the
+    event store, which the serving process owns."""
     from productops.core.clock import utcnow
     from productops.portfolio.okrs.service import refresh_metric_key_results
     from productops.portfolio.updates.service import take_snapshots
 
     with transaction(ctx.workspace.sessions) as s:
-        written = refresh_metric_key_results(ctx.workspace, s, actor=f"job:{ctx.job_id}")
-        take_snapshots(ctx.workspace, s, utcnow().date())
-    return {"checked_in": written}
+        outcome = refresh_metric_key_results(ctx.workspace, s, actor=f"job:{ctx.job_id}")
+        snapshots = take_snapshots(ctx.workspace, s, utcnow().date())
+    return {
+        "checked_in": outcome.checked_in,
+        "failed": {str(k): v for k, v in outcome.failed.items()},
+        "snapshots": snapshots,
+    }

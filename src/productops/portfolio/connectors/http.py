@@ -1,7 +1,9 @@
-"""JSON over the house's outbound guard, with the manners sources expect: a 429's
-`Retry-After` is waited out (up to a limit), server errors and dropped connections are
-retried with a growing pause, and a refused credential or a malformed answer stops the sync
-with a message naming the source and the page."""
+"""JSON over the house's outbound guard, with the manners sources expect: a rate limit is
+waited out (up to a limit) — Jira's 429 with `Retry-After`, Linear's 429 or 400 whose
+GraphQL error says `RATELIMITED`, with the reset time of its `X-RateLimit-*-Reset` headers —
+server errors and dropped connections are retried with a growing pause, and a refused
+credential or a malformed answer stops the sync with a message naming the source and the
+page."""
 
 from __future__ import annotations
 
@@ -16,6 +18,13 @@ from productops.core.errors import BlockedURL, OutboundError
 from productops.portfolio.connectors.records import SyncError
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# Linear's reset headers, in epoch milliseconds (the requests budget, then the complexity one).
+RESET_HEADERS = (
+    "x-ratelimit-requests-reset",
+    "x-ratelimit-complexity-reset",
+    "x-ratelimit-endpoint-reset",
+    "x-ratelimit-reset",
+)
 
 
 @dataclass
@@ -71,7 +80,8 @@ class Client:
             finally:
                 self.requests += 1
                 self.server_seconds += time.perf_counter() - started
-            if response.status_code in RETRY_STATUSES and attempt <= self.max_retries:
+            retry = response.status_code in RETRY_STATUSES or _graphql_rate_limited(response)
+            if retry and attempt <= self.max_retries:
                 self._pause(self._retry_after(response, attempt, what))
                 continue
             if not response.is_success:
@@ -91,8 +101,11 @@ class Client:
     def _retry_after(self, response: outbound.OutboundResponse, attempt: int, what: str) -> float:
         header = response.headers.get("retry-after", "").strip()
         wait: float
+        reset = _reset_in(response)
         if header.replace(".", "", 1).isdigit():
             wait = float(header)
+        elif reset is not None:
+            wait = reset
         else:
             wait = min(2.0 ** (attempt - 1), self.max_wait_seconds)
         if wait > self.max_wait_seconds:
@@ -113,11 +126,45 @@ class Client:
             )
         if status == 410:
             return f"{self.source}: {what}: this endpoint is gone (410){said}"
-        if status in RETRY_STATUSES:
+        if status in RETRY_STATUSES or _graphql_rate_limited(response):
             return (
                 f"{self.source}: {what}: still failing ({status}) after {self.max_retries} retries"
             )
         return f"{self.source}: {what}: answered {status}{': ' + detail if detail else ''}"
+
+
+def _graphql_rate_limited(response: outbound.OutboundResponse) -> bool:
+    """Linear answers a rate-limited query with a GraphQL error whose code is RATELIMITED
+    (with a 400 as well as a 429)."""
+    if response.status_code != 400 or b"RATELIMITED" not in response.content:
+        return False
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return False
+    errors = body.get("errors") if isinstance(body, dict) else None
+    return isinstance(errors, list) and any(
+        isinstance(e, dict)
+        and isinstance(e.get("extensions"), dict)
+        and e["extensions"].get("code") == "RATELIMITED"
+        for e in errors
+    )
+
+
+def _reset_in(response: outbound.OutboundResponse) -> float | None:
+    """Seconds until the budget a `X-RateLimit-*-Reset` header names comes back (an epoch
+    in milliseconds or seconds), or None without one."""
+    for name in RESET_HEADERS:
+        raw = response.headers.get(name, "").strip()
+        if not raw.replace(".", "", 1).isdigit():
+            continue
+        at = float(raw)
+        if at > 1e11:  # milliseconds
+            at /= 1000
+        if at > 1e9:  # an epoch
+            return max(0.0, round(at - time.time(), 3))
+        return at  # already a number of seconds
+    return None
 
 
 def _detail(response: outbound.OutboundResponse) -> str:

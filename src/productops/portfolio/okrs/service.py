@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from productops.core import audit
+from productops.core import audit, jobs
 from productops.core.clock import utcnow
-from productops.core.errors import InvalidInput, NotFound
+from productops.core.errors import InvalidInput, NotFound, ProductOpsError
 from productops.core.models import Team, User
 from productops.portfolio.models import CheckIn, KeyResult, Objective
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 PERIOD = re.compile(r"^(\d{4})-Q([1-4])$")
 GRAINS = ("day", "week", "month")
+DAILY_SCHEDULE = "portfolio.daily"
 
 
 def period_bounds(period: str) -> tuple[dt.date, dt.date]:
@@ -105,6 +106,7 @@ def create_objective(
     )
     session.add(row)
     session.flush()
+    ensure_daily_refresh(session, actor)
     audit.record(
         session,
         actor,
@@ -235,10 +237,34 @@ def add_key_result(
     )
     session.add(row)
     session.flush()
+    ensure_daily_refresh(session, actor, soon=metric is not None)
     audit.record(
         session, actor, "portfolio.kr.create", "portfolio_key_result", row.id, {"title": row.title}
     )
     return row
+
+
+def ensure_daily_refresh(session: Session, actor: str = "system", *, soon: bool = False) -> None:
+    """Once a workspace has objectives or synced work, `portfolio.refresh_metrics` runs every
+    day: metric-driven key results read their value from the event store (so the portfolio's
+    roll-ups follow the metric) and every epic, initiative and objective gets the day's
+    snapshot, which the change log compares, even on days no sync runs. `soon`: the next run
+    within a minute (a metric key result was just added)."""
+    row = jobs.get_schedule(session, DAILY_SCHEDULE)
+    first = utcnow() + (dt.timedelta(minutes=1) if soon else dt.timedelta(hours=1))
+    if row is None:
+        jobs.schedule(
+            session,
+            DAILY_SCHEDULE,
+            "portfolio.refresh_metrics",
+            {},
+            dt.timedelta(days=1),
+            first_run_at=first,
+            actor=actor,
+        )
+    elif soon and row.next_run_at > first:
+        row.next_run_at = first
+        session.flush()
 
 
 def _check_metric(ws: Workspace, metric: str) -> None:
@@ -365,15 +391,31 @@ def read_metric(
     )
 
 
-def refresh_metric_key_results(ws: Workspace, session: Session, actor: str = "system") -> int:
+@dataclass
+class RefreshOutcome:
+    """What a refresh of metric-driven key results did: how many were checked in, and the
+    key results whose metric could not be read, with why."""
+
+    checked_in: int = 0
+    failed: dict[int, str] = field(default_factory=dict)
+
+
+def refresh_metric_key_results(
+    ws: Workspace, session: Session, actor: str = "system"
+) -> RefreshOutcome:
     """Read every metric-driven key result's current value from the catalog and check it
-    in when it changed (or had none today); returns how many were checked in."""
+    in when it changed (or had none today). A metric that cannot be read (removed from the
+    catalog, say) is reported and the others still move."""
     today = utcnow().date()
-    written = 0
+    outcome = RefreshOutcome()
     for kr in session.scalars(select(KeyResult).where(KeyResult.metric.is_not(None))):
         obj = session.get(Objective, kr.objective_id)
         start = period_bounds(obj.period)[0] - dt.timedelta(days=7) if obj else None
-        reading = read_metric(ws, kr, start=start)
+        try:
+            reading = read_metric(ws, kr, start=start)
+        except ProductOpsError as exc:
+            outcome.failed[kr.id] = f"{kr.title}: {exc}"[:500]
+            continue
         value = reading.current
         if value is None:
             continue
@@ -393,5 +435,5 @@ def refresh_metric_key_results(ws: Workspace, session: Session, actor: str = "sy
             actor=actor,
             source="metric",
         )
-        written += 1
-    return written
+        outcome.checked_in += 1
+    return outcome

@@ -36,6 +36,7 @@ from productops.portfolio.connectors.linear import fetch_linear
 from productops.portfolio.connectors.linear_csv import read_linear_csv
 from productops.portfolio.connectors.records import Fetched, Progress, SyncError
 from productops.portfolio.models import Connection, SyncRun
+from productops.portfolio.okrs.service import ensure_daily_refresh
 from productops.portfolio.settings import section
 from productops.portfolio.work.service import SyncReport, apply_fetched
 
@@ -141,6 +142,7 @@ def connect(
             session.flush()
     except IntegrityError:
         raise Conflict(f"a connection named '{name}' exists already") from None
+    ensure_daily_refresh(session, actor)
     audit.record(
         session,
         actor,
