@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
@@ -267,8 +267,14 @@ def check_in_form(
 
 @api.get("/objectives")
 def api_objectives(
-    db: DbDep, principal: ReadApi, period: str | None = None, team: int | None = None
+    db: DbDep,
+    principal: ReadApi,
+    period: Annotated[
+        str | None, Query(pattern=QUARTER, description="a quarter, e.g. 2026-Q4")
+    ] = None,
+    team: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="a team's id")] = None,
 ) -> list[ObjectivePublic]:
+    """Objectives, of one quarter or team when asked."""
     return [
         ObjectivePublic.model_validate(o)
         for o in okrs.list_objectives(db, period=period or None, team_id=team)

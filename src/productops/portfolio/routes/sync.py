@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form, Path, Request, UploadFile
+from fastapi import APIRouter, Form, Path, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -233,7 +233,15 @@ def api_schedule(
 
 
 @api.get("/sync-runs")
-def api_runs(db: DbDep, principal: ReadApi, connection: int | None = None) -> list[SyncRunPublic]:
+def api_runs(
+    db: DbDep,
+    principal: ReadApi,
+    connection: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="only this connection's runs")
+    ] = None,
+) -> list[SyncRunPublic]:
+    """The last hundred syncs and imports, newest first, each with its report (created,
+    updated, deleted, moved, unmapped) or its error."""
     return [SyncRunPublic.model_validate(r) for r in service.last_runs(db, connection, limit=100)]
 
 
