@@ -7,19 +7,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
 from sqlalchemy import update
 
-from productops import analytics
+from productops import analytics, feedback
 from productops.core.clock import utcnow
 from productops.core.db import transaction
 from productops.core.workspace import Workspace
 from productops.feedback.items import service as feedback_items
 from productops.feedback.processing.service import embed_pending
 from productops.feedback.schemas import FeedbackCreate
-from productops.research.models import Participant
+from productops.research.models import Chunk, Participant
 from productops.research.recruiting import service as recruiting
 from productops.research.repository import service as repo
-from productops.research.schemas import InsightCreate, Screener
+from productops.research.schemas import InsightCreate, NoteCreate, Screener
+from productops.research.search import service as search_service
 from productops.research.search.index import embed_pending as embed_research
 from productops.research.search.service import Filters, what_we_know
 from tests.research.support import ZELDA_ID, highlight_words, world
@@ -104,3 +106,38 @@ def test_invitations_go_through_the_rules_and_are_exported(workspace: Workspace)
         can_override=True, override=True,
     )  # fmt: skip
     assert forced.overridden == [w.zelda]
+
+
+def test_new_research_is_found_by_meaning_once_its_vectors_are_written(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vectors held in memory follow the index: at once after this process's job wrote
+    new ones, and within `FULL_CHECK_SECONDS` when another process (a worker) did."""
+    w = world(workspace)
+    embed_research(workspace)
+    question = "customers are billed in a foreign currency"  # no word of the note below
+    what_we_know(workspace, question, include_feedback=False)  # the vectors are in memory now
+    with transaction(workspace.sessions) as s:
+        note = repo.create_note(
+            s,
+            w.study_id,
+            NoteCreate(title="Invoices", body="Invoices show euros, not dollars."),
+            "t",
+        )
+    embed_research(workspace)  # this process: the index is forgotten and reloaded
+    found = what_we_know(workspace, question, include_feedback=False)
+    assert note.id in [f.ref_id for f in found.notes]
+
+    with transaction(workspace.sessions) as s:
+        other = repo.create_note(
+            s, w.study_id, NoteCreate(title="Refunds", body="Refunds take weeks to arrive."), "t"
+        )
+    # Another process writes the vectors: this one does not know until its full check.
+    vectors = feedback.embed(["Refunds\nRefunds take weeks to arrive."])
+    with transaction(workspace.sessions) as s:
+        s.execute(
+            update(Chunk).where(Chunk.note_id == other.id).values(vector=vectors[0].tobytes())
+        )
+    monkeypatch.setattr(search_service, "FULL_CHECK_SECONDS", 0.0)
+    late = what_we_know(workspace, "waiting a long time for money back", include_feedback=False)
+    assert other.id in [f.ref_id for f in late.notes]

@@ -206,6 +206,8 @@ def pending(session: Session) -> int:
 
 def embed_pending(ws: Workspace, progress: Progress | None = None, batch: int = 256) -> int:
     """Compute the sentence vectors the index lacks; returns how many."""
+    from productops.research.search.service import forget  # (it imports this module's users)
+
     done = 0
     with ws.sessions() as s:
         total = pending(s)
@@ -228,5 +230,6 @@ def embed_pending(ws: Workspace, progress: Progress | None = None, batch: int = 
                     .values(vector=np.asarray(vector, dtype=np.float32).tobytes())
                 )
         done += len(rows)
+        forget(ws)  # this process's searches load the new vectors at once
         if progress is not None:
             progress(done, max(total, done), "computing sentence vectors of research")

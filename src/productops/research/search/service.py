@@ -17,6 +17,7 @@ import datetime as dt
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,30 +95,53 @@ class Answer:
 @dataclass
 class _Index:
     version: tuple[Any, ...] = ()
+    checked: float = 0.0
     ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 384), np.float32))
 
 
 _indexes: dict[str, _Index] = {}
 _lock = threading.Lock()
+_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="research-search")
+# The rows' count and newest id come from the primary key (cheap, checked every query); how
+# many rows have a vector needs a scan of the table, so it is checked at most this often
+# (vectors are filled in by a job; this process's job forgets the index itself).
+FULL_CHECK_SECONDS = 10.0
 
 
-def _version(session: Session) -> tuple[Any, ...]:
-    row = session.execute(
-        select(func.count(Chunk.id), func.max(Chunk.id), func.sum(Chunk.id)).where(
-            Chunk.vector.is_not(None)
-        )
-    ).one()
-    return tuple(row)
+def _cheap_version(session: Session) -> tuple[Any, ...]:
+    return tuple(session.execute(select(func.count(Chunk.id), func.max(Chunk.id))).one())
+
+
+def _full_version(session: Session) -> tuple[Any, ...]:
+    with_vector = session.scalar(select(func.count(Chunk.id)).where(Chunk.vector.is_not(None)))
+    return (*_cheap_version(session), with_vector)
+
+
+def forget(ws: Workspace) -> None:
+    """Drop the workspace's vectors from memory (after the embedding job wrote new ones)."""
+    with _lock:
+        _indexes.pop(str(ws.path), None)
 
 
 def vector_index(ws: Workspace, session: Session) -> tuple[np.ndarray, np.ndarray]:
     """(chunk ids, unit vectors) of the workspace, loaded once and again when they change."""
     key = str(ws.path)
-    version = _version(session)
+    cheap = _cheap_version(session)
+    with _lock:
+        index = _indexes.get(key)
+        fresh = (
+            index is not None
+            and index.version[:2] == cheap
+            and time.monotonic() - index.checked < FULL_CHECK_SECONDS
+        )
+        if fresh and index is not None:
+            return index.ids, index.matrix
+    version = _full_version(session)
     with _lock:
         index = _indexes.get(key)
         if index is not None and index.version == version:
+            index.checked = time.monotonic()
             return index.ids, index.matrix
     rows = session.execute(
         select(Chunk.id, Chunk.vector).where(Chunk.vector.is_not(None)).order_by(Chunk.id)
@@ -127,7 +151,7 @@ def vector_index(ws: Workspace, session: Session) -> tuple[np.ndarray, np.ndarra
     for i, (_, blob) in enumerate(rows):
         matrix[i] = np.frombuffer(blob or b"", dtype=np.float32)
     with _lock:
-        _indexes[key] = _Index(version, ids, matrix)
+        _indexes[key] = _Index(version, time.monotonic(), ids, matrix)
     return ids, matrix
 
 
@@ -194,17 +218,34 @@ def _conditions(f: Filters) -> list[Any]:
 # --- full text ---------------------------------------------------------------------------
 
 
+# Words that match nearly every passage (as in the feedback hub's search): left out of the
+# full-text half unless the question has no other words; the meaning half reads it whole.
+_STOP = """a an and are as at be but by can do for from has have how i if in is it its me my no
+not of on or our please so that the their them there this to too us was we were what when where
+which who why will with would you your about already know"""
+STOP_WORDS = frozenset(_STOP.split())
+
+
 def _terms(query: str) -> list[str]:
-    return [w.lower() for w in _WORD.findall(query)][:30]
+    words = [w.lower() for w in _WORD.findall(query)][:30]
+    kept = [w for w in words if w not in STOP_WORDS]
+    return kept or words
 
 
-def _text_ranked(session: Session, query: str, f: Filters) -> tuple[list[int], int]:
+def _text_ranked(session: Session, query: str, f: Filters) -> list[int]:
+    """Rows whose words match, best first (at most CANDIDATES)."""
     terms = _terms(query)
     if not terms:
-        return [], 0
+        return []
     conditions = _conditions(f)
     if session.get_bind().dialect.name == "sqlite":
         match = " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
+        if not conditions:
+            # FTS5 ranks and cuts by itself when nothing narrows the rows.
+            ranked_fts = text(
+                "SELECT rowid FROM research_fts WHERE research_fts MATCH :q ORDER BY rank LIMIT :n"
+            ).bindparams(q=match, n=CANDIDATES)
+            return [int(r[0]) for r in session.execute(ranked_fts)]
         fts = (
             text(
                 "SELECT rowid AS id, bm25(research_fts) AS rank FROM research_fts "
@@ -214,13 +255,12 @@ def _text_ranked(session: Session, query: str, f: Filters) -> tuple[list[int], i
             .columns(id=Chunk.id.type, rank=Chunk.position.type)
             .subquery("fts")
         )
-        base = select(Chunk.id).join(fts, fts.c.id == Chunk.id).where(*conditions)
-        ranked = base.order_by(fts.c.rank).limit(CANDIDATES)
-        counted = (
-            select(func.count())
-            .select_from(Chunk)
+        ranked = (
+            select(Chunk.id)
             .join(fts, fts.c.id == Chunk.id)
             .where(*conditions)
+            .order_by(fts.c.rank)
+            .limit(CANDIDATES)
         )
     else:
         words = " | ".join(terms)
@@ -230,8 +270,7 @@ def _text_ranked(session: Session, query: str, f: Filters) -> tuple[list[int], i
             q_rank=words
         )
         ranked = select(Chunk.id).where(matches, *conditions).order_by(rank).limit(CANDIDATES)
-        counted = select(func.count(Chunk.id)).where(matches, *conditions)
-    return list(session.scalars(ranked)), int(session.scalar(counted) or 0)
+    return list(session.scalars(ranked))
 
 
 def _meaning_ranked(
@@ -267,9 +306,20 @@ def what_we_know(
         raise InvalidInput("search for some words")
     f = filters or Filters()
     answer = Answer(query=query)
+    # The feedback hub's search runs beside the research part (the model and the database
+    # both work outside the GIL), so the answer takes the longer of the two, not their sum.
+    pending = None
+    if include_feedback and not f.research_only:
+        pending = _pool.submit(
+            feedback.search_feedback,
+            ws,
+            query,
+            feedback.Filters(segment=f.segment, since=f.since, until=f.until, tag_id=f.tag_id),
+            limit=per_kind,
+        )
     vector = feedback.embed([query])[0]
     with ws.sessions() as s:
-        text_ids, text_total = _text_ranked(s, query, f)
+        text_ids = _text_ranked(s, query, f)
         meaning = _meaning_ranked(ws, s, vector, f)
         scores: dict[int, float] = {}
         for rank, chunk_id in enumerate(text_ids):
@@ -277,14 +327,18 @@ def what_we_know(
         for rank, (chunk_id, _) in enumerate(meaning):
             scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
         ordered = sorted(scores, key=lambda i: -scores[i])
-        rows = {
-            c.id: c for c in s.scalars(select(Chunk).where(Chunk.id.in_(ordered[: CANDIDATES * 2])))
+        # Kinds first (small rows), words only for what is shown.
+        kinds = {
+            r.id: r
+            for r in s.execute(
+                select(Chunk.id, Chunk.kind, Chunk.ref_id).where(Chunk.id.in_(ordered))
+            )
         }
         seen_notes: set[int] = set()
-        buckets: dict[str, list[Found]] = {k: [] for k in KINDS}
+        chosen: dict[str, list[int]] = {k: [] for k in KINDS}
         totals = dict.fromkeys(KINDS, 0)
         for chunk_id in ordered:
-            c = rows.get(chunk_id)
+            c = kinds.get(chunk_id)
             if c is None:
                 continue
             if c.kind == "note":
@@ -292,23 +346,30 @@ def what_we_know(
                     continue
                 seen_notes.add(c.ref_id)
             totals[c.kind] += 1
-            if len(buckets[c.kind]) < per_kind:
-                buckets[c.kind].append(
-                    Found(c.kind, c.ref_id, c.note_id, c.study_id, c.text, scores[chunk_id], c.day)
-                )
+            if len(chosen[c.kind]) < per_kind:
+                chosen[c.kind].append(chunk_id)
+        shown = [i for ids in chosen.values() for i in ids]
+        columns = (Chunk.id, Chunk.kind, Chunk.ref_id, Chunk.note_id, Chunk.study_id, Chunk.text)
+        full = (
+            {r.id: r for r in s.execute(select(*columns, Chunk.day).where(Chunk.id.in_(shown)))}
+            if shown
+            else {}
+        )
+        buckets = {
+            kind: [
+                Found(c.kind, c.ref_id, c.note_id, c.study_id, c.text, scores[c.id], c.day)
+                for c in (full[i] for i in ids)
+            ]
+            for kind, ids in chosen.items()
+        }
     answer.insights, answer.highlights, answer.notes = (
         buckets["insight"],
         buckets["highlight"],
         buckets["note"],
     )
-    answer.totals = {**totals, "text_matches": text_total}
-    if include_feedback and not f.research_only:
-        fb = feedback.search_feedback(
-            ws,
-            query,
-            feedback.Filters(segment=f.segment, since=f.since, until=f.until, tag_id=f.tag_id),
-            limit=per_kind,
-        )
+    answer.totals = {**totals, "text_matches": len(text_ids)}
+    if pending is not None:
+        fb = pending.result()
         answer.feedback = fb.hits
         answer.totals["feedback"] = fb.total
     else:
