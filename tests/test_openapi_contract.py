@@ -91,6 +91,21 @@ LEEWAY: dict[str, Leeway] = {
         f"GET /api/v1/insights/{name}": _INSIGHTS
         for name in ("active-users", "stickiness", "adoption", "retention", "funnel", "lifecycle")
     },
+    "POST /api/v1/insights/trends": _INSIGHTS,
+    **{
+        label: Leeway(
+            "a cohort has rules or a list of people, exactly one, and a static cohort's people "
+            "are not replaced by rules (nor the other way round); days lie in 1900-2999 with "
+            "start before end, at most 60 points of size: one field decides another (422)",
+            fitting_but_refused=("422",),
+        )
+        for label in (
+            "POST /api/v1/cohorts",
+            "PUT /api/v1/cohorts/{cohort_id}",
+            "GET /api/v1/cohorts/{cohort_id}/sizes",
+            "GET /api/v1/cohorts/{cohort_id}/people",
+        )
+    },
     "POST /api/v1/accounts/import": _CSV_IMPORT,
     "POST /api/v1/people/import": _CSV_IMPORT,
     "POST /api/v1/events/imports": Leeway(
@@ -122,27 +137,11 @@ LEEWAY: dict[str, Leeway] = {
         "`since` must not be after `until`: one parameter bounds another",
         fitting_but_refused=("422",),
     ),
-    "GET /api/v1/profiles/people/{person_id}/events": Leeway(
-        "`before` must be a `next_cursor` this server gave (422 for any other text)",
-        fitting_but_refused=("422",),
-    ),
     "POST /api/v1/sql": Leeway(
         "the query must be one read-only SELECT over the event tables within the console's "
         "limits: SQL's grammar is not a JSON schema (422)",
         fitting_but_refused=("422",),
     ),
-    **{
-        label: Leeway(
-            "a saved query is checked as the console checks it (one read-only SELECT over the "
-            "event tables; SQL's grammar is not a JSON schema) and runs within its limits (422)",
-            fitting_but_refused=("422",),
-        )
-        for label in (
-            "POST /api/v1/sql/queries",
-            "PUT /api/v1/sql/queries/{query_id}",
-            "POST /api/v1/sql/queries/{query_id}/run",
-        )
-    },
 }
 # Segment and PostHog answer a batch 200 and list each message they refuse in `rejected`
 # (their SDKs re-send or drop whole batches by status code), and ignore the envelope fields
@@ -150,6 +149,7 @@ LEEWAY: dict[str, Leeway] = {
 # checks those answers.
 INGEST = Leeway("per-message refusals", unchecked=("negative_data_rejection",))
 
+COHORT_RULES = {"rules": [{"type": "did", "event": "report", "at_least": 1, "days": 30}]}
 # A site on a public address (no name to look up): connections are stored, never called here.
 SITE = "https://93.184.215.14"
 # The records the workspace holds, for a pass that reaches the answers with a body.
@@ -177,6 +177,15 @@ KNOWN: dict[str, dict[str, Any]] = {
     "GET /api/v1/insights/adoption": {"query": {"feature": "report"}},
     "GET /api/v1/insights/funnel": {"query": {"steps": ["signup", "report"]}},
     "GET /api/v1/metrics/{name}": {"path_parameters": {"name": "signups"}},
+    "GET /api/v1/cohorts/{cohort_id}": {"path_parameters": {"cohort_id": 1}},
+    "PUT /api/v1/cohorts/{cohort_id}": {
+        "path_parameters": {"cohort_id": 1},
+        "body": {"description": "people who report", "definition": COHORT_RULES},
+    },
+    "DELETE /api/v1/cohorts/{cohort_id}": {"path_parameters": {"cohort_id": 2}},
+    "GET /api/v1/cohorts/{cohort_id}/sizes": {"path_parameters": {"cohort_id": 1}},
+    "GET /api/v1/cohorts/{cohort_id}/people": {"path_parameters": {"cohort_id": 1}},
+    "POST /api/v1/cohorts": {"body": {"name": "Sign-ups", "people": ["alice"]}},
     "GET /api/v1/portfolio/teams/{team_id}": {"path_parameters": {"team_id": 1}},
     "GET /api/v1/portfolio/objectives/{objective_id}": {"path_parameters": {"objective_id": 1}},
     "PATCH /api/v1/portfolio/objectives/{objective_id}": {
@@ -240,21 +249,6 @@ KNOWN: dict[str, dict[str, Any]] = {
         "media_type": "text/csv",
     },
     "POST /api/v1/sql": {"body": {"query": "SELECT event, count(*) AS n FROM events GROUP BY 1"}},
-    # Saved queries 1 and 2 (`_insights`); 2 is the one deleted.
-    "POST /api/v1/sql/queries": {
-        "body": {"title": "Events", "query": "SELECT count(*) FROM events"}
-    },
-    "GET /api/v1/sql/queries/{query_id}": {"path_parameters": {"query_id": 1}},
-    "PUT /api/v1/sql/queries/{query_id}": {
-        "path_parameters": {"query_id": 1},
-        "body": {"title": "Events", "query": "SELECT count(*) AS n FROM events"},
-    },
-    "POST /api/v1/sql/queries/{query_id}/run": {"path_parameters": {"query_id": 1}},
-    "DELETE /api/v1/sql/queries/{query_id}": {"path_parameters": {"query_id": 2}},
-    # Profiles of the story's people and accounts (tests/analytics/test_analyses.py).
-    "GET /api/v1/profiles/people/{person_id}": {"path_parameters": {"person_id": "alice"}},
-    "GET /api/v1/profiles/people/{person_id}/events": {"path_parameters": {"person_id": "alice"}},
-    "GET /api/v1/profiles/accounts/{account_id}": {"path_parameters": {"account_id": "acme"}},
 }
 REVOKE_KEY = "DELETE /api/v1/apikeys/{key_id}"
 
@@ -345,24 +339,18 @@ def demo_like(sqlite_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> I
         dashboards.save_dashboard(
             s, ws, "Growth", "", [{"metric": "signups", "by": "plan"}], actor="t"
         )
+        _cohorts(s)
         _portfolio(ws, s)
-        _insights(s)
     yield ws
     store.close_writer(events_file(ws))
 
 
-def _insights(s: Any) -> None:
-    """Saved SQL queries 1 and 2 (2 is deleted)."""
-    from productops.analytics import saved
+def _cohorts(s: Any) -> None:
+    """Cohort 1 (rules) and cohort 2 (a list of people, for the delete)."""
+    from productops.analytics.cohorts import service as cohorts
 
-    for title in ("Events by name", "Old query"):
-        saved.save_insight(
-            s,
-            "sql",
-            title,
-            {"query": "SELECT event, count(*) AS n FROM events GROUP BY 1", "chart": {}},
-            actor="t",
-        )
+    cohorts.create_cohort(s, "Reporters", definition=COHORT_RULES, actor="t")
+    cohorts.create_cohort(s, "Beta", people=["alice", "bob"], actor="t")
 
 
 def _portfolio(ws: Workspace, s: Any) -> None:
