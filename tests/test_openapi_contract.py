@@ -137,11 +137,27 @@ LEEWAY: dict[str, Leeway] = {
         "`since` must not be after `until`: one parameter bounds another",
         fitting_but_refused=("422",),
     ),
+    "GET /api/v1/profiles/people/{person_id}/events": Leeway(
+        "`before` must be a `next_cursor` this server gave (422 for any other text)",
+        fitting_but_refused=("422",),
+    ),
     "POST /api/v1/sql": Leeway(
         "the query must be one read-only SELECT over the event tables within the console's "
         "limits: SQL's grammar is not a JSON schema (422)",
         fitting_but_refused=("422",),
     ),
+    **{
+        label: Leeway(
+            "a saved query is checked as the console checks it (one read-only SELECT over the "
+            "event tables; SQL's grammar is not a JSON schema) and runs within its limits (422)",
+            fitting_but_refused=("422",),
+        )
+        for label in (
+            "POST /api/v1/sql/queries",
+            "PUT /api/v1/sql/queries/{query_id}",
+            "POST /api/v1/sql/queries/{query_id}/run",
+        )
+    },
 }
 # Segment and PostHog answer a batch 200 and list each message they refuse in `rejected`
 # (their SDKs re-send or drop whole batches by status code), and ignore the envelope fields
@@ -249,6 +265,21 @@ KNOWN: dict[str, dict[str, Any]] = {
         "media_type": "text/csv",
     },
     "POST /api/v1/sql": {"body": {"query": "SELECT event, count(*) AS n FROM events GROUP BY 1"}},
+    # Saved queries 1 and 2 (`_insights`); 2 is the one deleted.
+    "POST /api/v1/sql/queries": {
+        "body": {"title": "Events", "query": "SELECT count(*) FROM events"}
+    },
+    "GET /api/v1/sql/queries/{query_id}": {"path_parameters": {"query_id": 1}},
+    "PUT /api/v1/sql/queries/{query_id}": {
+        "path_parameters": {"query_id": 1},
+        "body": {"title": "Events", "query": "SELECT count(*) AS n FROM events"},
+    },
+    "POST /api/v1/sql/queries/{query_id}/run": {"path_parameters": {"query_id": 1}},
+    "DELETE /api/v1/sql/queries/{query_id}": {"path_parameters": {"query_id": 2}},
+    # Profiles of the story's people and accounts (tests/analytics/test_analyses.py).
+    "GET /api/v1/profiles/people/{person_id}": {"path_parameters": {"person_id": "alice"}},
+    "GET /api/v1/profiles/people/{person_id}/events": {"path_parameters": {"person_id": "alice"}},
+    "GET /api/v1/profiles/accounts/{account_id}": {"path_parameters": {"account_id": "acme"}},
 }
 REVOKE_KEY = "DELETE /api/v1/apikeys/{key_id}"
 
@@ -341,6 +372,7 @@ def demo_like(sqlite_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> I
         )
         _cohorts(s)
         _portfolio(ws, s)
+        _insights(s)
     yield ws
     store.close_writer(events_file(ws))
 
@@ -351,6 +383,20 @@ def _cohorts(s: Any) -> None:
 
     cohorts.create_cohort(s, "Reporters", definition=COHORT_RULES, actor="t")
     cohorts.create_cohort(s, "Beta", people=["alice", "bob"], actor="t")
+
+
+def _insights(s: Any) -> None:
+    """Saved SQL queries 1 and 2 (2 is deleted)."""
+    from productops.analytics import saved
+
+    for title in ("Events by name", "Old query"):
+        saved.save_insight(
+            s,
+            "sql",
+            title,
+            {"query": "SELECT event, count(*) AS n FROM events GROUP BY 1", "chart": {}},
+            actor="t",
+        )
 
 
 def _portfolio(ws: Workspace, s: Any) -> None:
