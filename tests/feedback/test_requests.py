@@ -15,7 +15,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from productops.core.db import transaction
-from productops.core.errors import BlockedURL, InvalidInput
+from productops.core.errors import BlockedURL, Conflict, InvalidInput
 from productops.core.export import to_csv
 from productops.core.jobs import run_pending
 from productops.core.models import Job
@@ -110,7 +110,7 @@ def test_merging_two_requests_keeps_every_asker_once(workspace: Workspace) -> No
         assert requests.get_request(s, b.id).merged_into_id == a.id
         board = [r.request.id for r in requests.list_requests(s)]
     assert board == [a.id]
-    with pytest.raises(InvalidInput, match="already merged"), transaction(workspace.sessions) as s:
+    with pytest.raises(Conflict, match="already merged"), transaction(workspace.sessions) as s:
         requests.merge(s, b.id, a.id, "pm")
 
 

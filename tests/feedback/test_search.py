@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import create_engine, text
 
 from productops.core.db import transaction
@@ -17,7 +18,7 @@ from productops.core.workspace import Workspace
 from productops.feedback.items import service as items
 from productops.feedback.items.filters import Filters
 from productops.feedback.pipeline import process
-from productops.feedback.schemas import FeedbackCreate, SavedViewCreate
+from productops.feedback.schemas import FeedbackCreate, SavedQuery, SavedViewCreate
 from productops.feedback.search import service as search
 from tests.conftest import PG_ENV
 from tests.feedback.support import add_customers
@@ -92,16 +93,35 @@ def test_user_input_is_never_search_syntax(indexed: Workspace) -> None:
 def test_a_saved_view_keeps_words_and_filters_for_its_owner(indexed: Workspace) -> None:
     with transaction(indexed.sessions) as s:
         view = search.save_view(
-            s, "pm@x", SavedViewCreate(name="Crashes", query={"q": "crash", "source": "zendesk"})
+            s,
+            "pm@x",
+            SavedViewCreate(
+                name="Crashes",
+                query=SavedQuery(q="crash", source="zendesk", sort="oldest", theme=0),
+            ),
         )
         view_id = view.id
     with indexed.sessions() as s:
-        q, mode, f = search.view_filters(search.get_view(s, "pm@x", view_id))
-        assert (q, mode, f.source) == ("crash", "hybrid", "zendesk")
+        saved = search.get_view(s, "pm@x", view_id)
+        q, mode, f = search.view_filters(saved)
+        assert (q, mode, f.source, f.theme_id) == ("crash", "hybrid", "zendesk", 0)
+        assert saved.query["sort"] == "oldest"
         with pytest.raises(Exception, match="no saved view"):
             search.get_view(s, "someone-else", view_id)
-    with pytest.raises(InvalidInput, match="unknown filter"), transaction(indexed.sessions) as s:
-        search.save_view(s, "pm@x", SavedViewCreate(name="Bad", query={"colour": "red"}))
+    with pytest.raises(ValidationError, match="colour"):
+        SavedViewCreate(name="Bad", query={"colour": "red"})  # type: ignore[arg-type]
+    with (
+        pytest.raises(InvalidInput, match="first day is after"),
+        transaction(indexed.sessions) as s,
+    ):
+        search.save_view(
+            s,
+            "pm@x",
+            SavedViewCreate(
+                name="Backwards",
+                query=SavedQuery(since=dt.date(2026, 2, 1), until=dt.date(2026, 1, 1)),
+            ),
+        )
 
 
 @pytest.fixture

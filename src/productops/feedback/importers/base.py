@@ -22,7 +22,11 @@ MAX_FILE_BYTES = 256 * 1024 * 1024
 # 50 MB cell is refused with its place named instead of filling the database.
 MAX_TEXT_CHARS = 200_000
 MAX_ID_CHARS = 200
-EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9.-]{1,255}\.[A-Za-z]{2,63}$")
+# Spelled without `\s` (which means something else to JSON Schema than to Python), so the API
+# document can carry the same pattern: no blanks, control characters, quotes or angle brackets.
+_NOT_IN_ADDRESS = r"@<>\"'\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+EMAIL_PATTERN = rf"^[^{_NOT_IN_ADDRESS}]{{1,64}}@[A-Za-z0-9.-]{{1,255}}\.[A-Za-z]{{2,63}}$"
+EMAIL = re.compile(EMAIL_PATTERN)
 KINDS = ("ticket", "conversation", "survey", "review", "call", "other")
 SCORE_KINDS = ("nps", "csat", "stars", "ces", "thumbs")
 

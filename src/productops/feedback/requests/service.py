@@ -84,7 +84,7 @@ def update_request(
     who asked (unless `notify` is False: the caller tells them itself)."""
     request = get_request(session, request_id)
     if request.merged_into_id:
-        raise InvalidInput(f"request {request_id} was merged into {request.merged_into_id}")
+        raise Conflict(f"request {request_id} was merged into {request.merged_into_id}")
     changes: dict[str, Any] = {}
     for key, value in data.model_dump(exclude_unset=True).items():
         if value is not None and getattr(request, key) != value:
@@ -194,9 +194,9 @@ def merge(session: Session, from_id: int, into_id: int, actor: str) -> FeatureRe
     source = get_request(session, from_id)
     target = get_request(session, into_id)
     if source.merged_into_id:
-        raise InvalidInput(f"request {from_id} was already merged into {source.merged_into_id}")
+        raise Conflict(f"request {from_id} was already merged into {source.merged_into_id}")
     if target.merged_into_id:
-        raise InvalidInput(f"request {into_id} was merged into {target.merged_into_id}")
+        raise Conflict(f"request {into_id} was merged into {target.merged_into_id}")
     for model, key in (
         (Evidence, Evidence.item_id),
         (Vote, Vote.person_id),

@@ -20,9 +20,17 @@ from productops.feedback.routes.common import query_filters, read_upload
 from productops.feedback.schemas import (
     FeedbackBatch,
     FeedbackCreate,
+    FeedbackCreated,
+    FeedbackDetail,
     FeedbackPublic,
     ImportSummary,
     SavedViewCreate,
+    SavedViewPublic,
+    SearchHit,
+    SearchMode,
+    SearchPublic,
+    Sort,
+    TagState,
     TriageUpdate,
 )
 from productops.feedback.search import service as search
@@ -30,11 +38,16 @@ from productops.feedback.settings import section
 from productops.feedback.themes import tags
 from productops.web.deps import DbDep, ReadApi, WriteApi, reads_only, workspace_of
 from productops.web.export import CSV_RESPONSE_DOC, csv_response
+from productops.web.params import Offset, RecordId
+from productops.web.responses import error_responses
 
 api = APIRouter(prefix="/api/v1/feedback", tags=["feedback"])
 FiltersDep = Annotated[Filters, Depends(query_filters)]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such feedback"}}
-Sort = Literal["newest", "oldest", "arr", "negative"]
+NOT_FOUND = error_responses((404, "no such feedback (or tag)"))
+# Words to find: at least one character that is not blank.
+SearchWords = Annotated[
+    str, Query(min_length=1, max_length=500, pattern=r"[^\x00-\x20\x7f-\xa0]", description="words")
+]
 
 
 @api.get("", responses=CSV_RESPONSE_DOC, response_model=Page[FeedbackPublic])
@@ -44,7 +57,7 @@ def api_list(
     f: FiltersDep,
     sort: Sort = "newest",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=10**7)] = 0,
+    offset: Offset = 0,
     format: Literal["json", "csv"] = "json",
 ) -> Any:
     """Feedback with filters (source, kind, status, since, until, segment, plan, arr_band,
@@ -65,7 +78,7 @@ def api_list(
 @api.post("", status_code=201)
 def api_create(
     request: Request, db: DbDep, principal: WriteApi, body: FeedbackCreate | FeedbackBatch
-) -> dict[str, Any]:
+) -> FeedbackCreated:
     """Send one piece of feedback, or a batch (`{"items": [...]}`, up to 1,000). Idempotent
     on (source, external_id): sending again updates instead of adding. Processing (sentiment,
     vectors, themes) follows in a background job."""
@@ -76,11 +89,7 @@ def api_create(
     job = None
     if result.created or result.updated:
         job = jobs.enqueue(db, "feedback.process", {}, created_by=principal.actor).id
-    return {
-        **result.as_dict(),
-        "ids": [i.id for i in stored],
-        "process_job": job,
-    }
+    return FeedbackCreated(**result.as_dict(), ids=[i.id for i in stored], process_job=job)
 
 
 @api.get("/search")
@@ -88,48 +97,51 @@ def api_search(
     request: Request,
     principal: ReadApi,
     f: FiltersDep,
-    q: Annotated[str, Query(min_length=1, max_length=500)],
-    mode: Literal["hybrid", "text", "meaning"] = "hybrid",
+    q: SearchWords,
+    mode: SearchMode = "hybrid",
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
-) -> dict[str, Any]:
+) -> SearchPublic:
     """Hybrid search: full text and meaning (offline sentence vectors), fused by rank, under
     the same filters as the list."""
     result = search.search(workspace_of(request), q, f, mode=mode, limit=limit, offset=offset)
-    return {
-        "total": result.total,
-        "took_ms": round(result.took_ms, 1),
-        "mode": result.mode,
-        "hits": [
-            {
-                **FeedbackPublic.model_validate(h.item).model_dump(mode="json"),
-                "score": round(h.score, 6),
-                "text_rank": h.text_rank,
-                "similarity": None if h.similarity is None else round(h.similarity, 4),
-            }
+    return SearchPublic(
+        total=result.total,
+        took_ms=round(result.took_ms, 1),
+        mode=result.mode,
+        hits=[
+            SearchHit(
+                **FeedbackPublic.model_validate(h.item).model_dump(),
+                relevance=round(h.score, 6),
+                text_rank=h.text_rank,
+                similarity=None if h.similarity is None else round(h.similarity, 4),
+            )
             for h in result.hits
         ],
-    }
+    )
 
 
 @api.get("/views")
-def api_views(db: DbDep, principal: ReadApi) -> list[dict[str, Any]]:
+def api_views(db: DbDep, principal: ReadApi) -> list[SavedViewPublic]:
     """Your saved views (each caller's own)."""
     return [
-        {"id": v.id, "name": v.name, "query": v.query}
+        SavedViewPublic(id=v.id, name=v.name, query=v.query)
         for v in search.list_views(db, principal.actor)
     ]
 
 
-@api.post("/views", status_code=201, responses={409: {"description": "the name is taken"}})
-def api_save_view(db: DbDep, principal: WriteApi, body: SavedViewCreate) -> dict[str, Any]:
+@api.post(
+    "/views", status_code=201, responses=error_responses((409, "you have a view of that name"))
+)
+def api_save_view(db: DbDep, principal: WriteApi, body: SavedViewCreate) -> SavedViewPublic:
     """Keep a search (`q`, `mode`, `sort` and any list filter) under a name."""
     v = search.save_view(db, principal.actor, body)
-    return {"id": v.id, "name": v.name, "query": v.query}
+    return SavedViewPublic(id=v.id, name=v.name, query=v.query)
 
 
-@api.delete("/views/{view_id}", status_code=204)
-def api_delete_view(db: DbDep, principal: WriteApi, view_id: int) -> Response:
+@api.delete("/views/{view_id}", status_code=204, responses=error_responses((404, "no such view")))
+def api_delete_view(db: DbDep, principal: WriteApi, view_id: RecordId) -> Response:
+    """Delete one of your saved views."""
     search.delete_view(db, principal.actor, view_id)
     return Response(status_code=204)
 
@@ -142,12 +154,12 @@ _FILE_BODY = {
 }
 
 
-@api.post("/import", openapi_extra=_FILE_BODY)
+@api.post("/import", openapi_extra=_FILE_BODY, responses=error_responses(413))
 @reads_only  # the request's own session only reads: the import writes in a transaction of its own
 async def api_import(
     request: Request,
     principal: WriteApi,
-    source: Annotated[str, Query(max_length=40)],
+    source: Annotated[str, Query(pattern=f"^({'|'.join(SOURCES)})$", description="the source")],
     filename: Annotated[str, Query(max_length=200)] = "upload",
     records_path: Annotated[str | None, Query(max_length=200)] = None,
     survey_type: Literal["nps", "csat"] = "nps",
@@ -157,8 +169,6 @@ async def api_import(
 ) -> ImportSummary:
     """Import one file of a source from the request body (as `feedback import` does): all or
     nothing, idempotent. Processing follows in a background job."""
-    if source not in SOURCES:
-        raise InvalidInput(f"unknown source '{source}' (use {', '.join(SOURCES)})")
     pairs = {}
     for pair in mapping:
         target, sep, column = pair.partition("=")
@@ -188,32 +198,36 @@ async def api_import(
 
 
 @api.get("/{item_id}", responses=NOT_FOUND)
-def api_get(db: DbDep, principal: ReadApi, item_id: int) -> dict[str, Any]:
+def api_get(db: DbDep, principal: ReadApi, item_id: RecordId) -> FeedbackDetail:
+    """One piece of feedback with its tags (applied and suggested) and its duplicates."""
     item = items.get_item(db, item_id)
-    out = FeedbackPublic.model_validate(item).model_dump(mode="json")
-    out["tags"] = [
-        {"id": t.id, "name": t.name, "state": link.state, "confidence": link.confidence}
-        for t, link in tags.tags_of(db, [item_id]).get(item_id, [])
-    ]
-    out["duplicates"] = [d.id for d in items.duplicates_of(db, item_id)]
-    return out
+    return FeedbackDetail(
+        **FeedbackPublic.model_validate(item).model_dump(),
+        tags=[
+            TagState(id=t.id, name=t.name, state=link.state, confidence=link.confidence)
+            for t, link in tags.tags_of(db, [item_id]).get(item_id, [])
+        ],
+        duplicates=[d.id for d in items.duplicates_of(db, item_id)],
+    )
 
 
 @api.patch("/{item_id}", responses=NOT_FOUND)
-def api_triage(db: DbDep, principal: WriteApi, item_id: int, body: TriageUpdate) -> FeedbackPublic:
+def api_triage(
+    db: DbDep, principal: WriteApi, item_id: RecordId, body: TriageUpdate
+) -> FeedbackPublic:
     """Triage: status (new, triaged, duplicate, spam), theme (0 removes it), duplicate of."""
     return FeedbackPublic.model_validate(items.triage(db, item_id, body, principal.actor))
 
 
 @api.put("/{item_id}/tags/{tag_id}", status_code=204, responses=NOT_FOUND)
-def api_tag(db: DbDep, principal: WriteApi, item_id: int, tag_id: int) -> Response:
+def api_tag(db: DbDep, principal: WriteApi, item_id: RecordId, tag_id: RecordId) -> Response:
     """Apply a tag (or confirm its suggestion)."""
     tags.apply_tag(db, item_id, tag_id, principal.actor)
     return Response(status_code=204)
 
 
 @api.delete("/{item_id}/tags/{tag_id}", status_code=204, responses=NOT_FOUND)
-def api_untag(db: DbDep, principal: WriteApi, item_id: int, tag_id: int) -> Response:
+def api_untag(db: DbDep, principal: WriteApi, item_id: RecordId, tag_id: RecordId) -> Response:
     """Remove a tag (or reject its suggestion: it is not suggested again)."""
     tags.remove_tag(db, item_id, tag_id, principal.actor)
     return Response(status_code=204)

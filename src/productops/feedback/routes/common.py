@@ -3,26 +3,86 @@ uploads with a size limit, and the sub-navigation."""
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Query, Request
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ValidationError, WithJsonSchema
 
-from productops.core.errors import InvalidInput
-from productops.feedback.items.filters import Filters
-from productops.web.params import blank_is_none
+from productops.core.errors import InvalidInput, TooLarge
+from productops.feedback.importers.base import KINDS
+from productops.feedback.items.filters import ARR_BANDS, SENTIMENT_BANDS, Filters
+from productops.feedback.models import STATUSES
+from productops.feedback.schemas import MAX_ID
+from productops.web.params import OptionalDate, blank_is_none
 
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 PAGE_SIZE = 50
 
-Text40 = Annotated[str | None, BeforeValidator(blank_is_none), Query(max_length=40)]
-Text60 = Annotated[str | None, BeforeValidator(blank_is_none), Query(max_length=60)]
-Day = Annotated[dt.date | None, BeforeValidator(blank_is_none), Query()]
-Id = Annotated[int | None, BeforeValidator(blank_is_none), Query(ge=0, le=2**62)]
-Words = Annotated[
-    str | None, BeforeValidator(blank_is_none), Query(max_length=500, description="words to find")
+# Query parameters as the pages' forms send them: an empty box means "any". The document
+# says so (`""` is allowed beside each value), and `Query(...)` comes before the
+# `BeforeValidator`, so that its constraints are checked after the blank became None.
+_EMPTY = {"type": "string", "maxLength": 0}
+
+
+def _blank_or(schema: dict[str, Any]) -> WithJsonSchema:
+    return WithJsonSchema({"anyOf": [schema, _EMPTY]})
+
+
+def one_of(values: tuple[str, ...]) -> AfterValidator:
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in values:
+            raise ValueError(f"'{value[:40]}' is not one of {', '.join(values)}")
+        return value
+
+    return AfterValidator(check)
+
+
+def enum_or_blank(values: tuple[str, ...]) -> WithJsonSchema:
+    return _blank_or({"type": "string", "enum": list(values)})
+
+
+def _ids(low: int) -> WithJsonSchema:
+    return _blank_or({"type": "integer", "minimum": low, "maximum": MAX_ID})
+
+
+_BLANK = BeforeValidator(blank_is_none)
+Text40 = Annotated[str | None, Query(max_length=40), _BLANK]
+Text60 = Annotated[str | None, Query(max_length=60), _BLANK]
+Day = OptionalDate
+Words = Annotated[str | None, Query(max_length=500, description="words to find"), _BLANK]
+_STATUSES = (*STATUSES, "all")
+KindFilter = Annotated[str | None, Query(), _BLANK, one_of(KINDS), enum_or_blank(KINDS)]
+StatusFilter = Annotated[
+    str | None,
+    Query(description="triage status (all: any)"),
+    _BLANK,
+    one_of(_STATUSES),
+    enum_or_blank(_STATUSES),
 ]
+ArrBandFilter = Annotated[
+    str | None,
+    Query(description="the account's ARR band"),
+    _BLANK,
+    one_of(tuple(ARR_BANDS)),
+    enum_or_blank(tuple(ARR_BANDS)),
+]
+SentimentFilter = Annotated[
+    str | None,
+    Query(description="the sentiment band"),
+    _BLANK,
+    one_of(tuple(SENTIMENT_BANDS)),
+    enum_or_blank(tuple(SENTIMENT_BANDS)),
+]
+ThemeFilter = Annotated[
+    int | None,
+    Query(ge=0, le=MAX_ID, description="a theme's id (0: feedback no theme claims)"),
+    _BLANK,
+    _ids(0),
+]
+RefFilter = Annotated[
+    int | None, Query(ge=1, le=MAX_ID, description="the record's id"), _BLANK, _ids(1)
+]
+
 
 SUBNAV = (
     ("Inbox", "/feedback"),
@@ -35,20 +95,20 @@ SUBNAV = (
 
 def query_filters(
     source: Text40 = None,
-    kind: Text40 = None,
-    status: Text40 = None,
+    kind: KindFilter = None,
+    status: StatusFilter = None,
     since: Day = None,
     until: Day = None,
     segment: Text60 = None,
     plan: Text60 = None,
-    arr_band: Text40 = None,
-    sentiment: Text40 = None,
-    theme: Id = None,
-    request: Id = None,
-    competitor: Id = None,
-    tag: Id = None,
-    account: Id = None,
-    person: Id = None,
+    arr_band: ArrBandFilter = None,
+    sentiment: SentimentFilter = None,
+    theme: ThemeFilter = None,
+    request: RefFilter = None,
+    competitor: RefFilter = None,
+    tag: RefFilter = None,
+    account: RefFilter = None,
+    person: RefFilter = None,
     language: Text40 = None,
 ) -> Filters:
     """The list filters from the query string (an empty box means "any"; `theme=0`: items
@@ -76,13 +136,28 @@ async def read_upload(request: Request, limit: int = MAX_UPLOAD_BYTES) -> bytes:
     """The request body, refused past `limit` bytes without reading further."""
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
-        raise InvalidInput(f"the file is over {limit // 2**20} MiB")
+        raise TooLarge(f"the file is over {limit // 2**20} MiB")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise InvalidInput(f"the file is over {limit // 2**20} MiB")
+            raise TooLarge(f"the file is over {limit // 2**20} MiB")
     return bytes(body)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def form_model(model: type[M], **values: Any) -> M:
+    """`model` made from a form's values; what it refuses is a 422 naming the field (a
+    pydantic error raised in a route would otherwise be a server error)."""
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'form'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidInput(problems) from None
 
 
 def highlight(text: str, excerpt: str | None) -> tuple[str, str, str]:

@@ -3,7 +3,7 @@ mentions it, its sentiment and its trend; `/api/v1/competitors`."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -12,15 +12,23 @@ from productops.feedback.charts import sentiment_bars, weekly_lines
 from productops.feedback.competitors import service as competitors
 from productops.feedback.items import service as items
 from productops.feedback.items.filters import Filters
-from productops.feedback.routes.common import SUBNAV
-from productops.feedback.schemas import CompetitorCreate, CompetitorPublic
+from productops.feedback.routes.common import SUBNAV, form_model
+from productops.feedback.schemas import (
+    CompetitorCreate,
+    CompetitorDetail,
+    CompetitorPublic,
+    CompetitorWeek,
+    CompetitorWithMentions,
+)
 from productops.web.deps import DbDep, ReadApi, ReadPage, WriteApi, WritePage
-from productops.web.export import csv_response
+from productops.web.export import CSV_RESPONSE_DOC, csv_response
+from productops.web.params import RecordId
+from productops.web.responses import error_responses
 from productops.web.templating import render, render_charts
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1/competitors", tags=["competitors"])
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such competitor"}}
+NOT_FOUND = error_responses((404, "no such competitor"))
 
 
 def _aliases(text: str) -> list[str]:
@@ -56,7 +64,7 @@ def create_form(
     aliases: Annotated[str, Form(max_length=3000)] = "",
 ) -> Response:
     c = competitors.create_competitor(
-        db, CompetitorCreate(name=name, aliases=_aliases(aliases)), principal.actor
+        db, form_model(CompetitorCreate, name=name, aliases=_aliases(aliases)), principal.actor
     )
     return RedirectResponse(f"/feedback/competitors/{c.id}", status_code=303)
 
@@ -106,7 +114,10 @@ def update_form(
         competitors.delete_competitor(db, competitor_id, principal.actor)
         return RedirectResponse("/feedback/competitors", status_code=303)
     competitors.update_competitor(
-        db, competitor_id, CompetitorCreate(name=name, aliases=_aliases(aliases)), principal.actor
+        db,
+        competitor_id,
+        form_model(CompetitorCreate, name=name, aliases=_aliases(aliases)),
+        principal.actor,
     )
     return RedirectResponse(f"/feedback/competitors/{competitor_id}", status_code=303)
 
@@ -114,52 +125,70 @@ def update_form(
 # --- API -----------------------------------------------------------------------------------
 
 
-def _out(s: competitors.CompetitorStats) -> dict[str, Any]:
-    return {
+def _out(s: competitors.CompetitorStats) -> CompetitorWithMentions:
+    return CompetitorWithMentions(
         **CompetitorPublic.model_validate(s.competitor).model_dump(),
-        "mentions": s.mentions,
-        "accounts": s.accounts,
-        "negative": s.negative,
-        "neutral": s.neutral,
-        "positive": s.positive,
-        "mean_sentiment": s.mean_sentiment,
-    }
+        mentions=s.mentions,
+        accounts=s.accounts,
+        negative=s.negative,
+        neutral=s.neutral,
+        positive=s.positive,
+        mean_sentiment=s.mean_sentiment,
+    )
 
 
-@api.get("")
-def api_list(db: DbDep, principal: ReadApi) -> list[dict[str, Any]]:
+_COLUMNS = [
+    "id", "name", "aliases", "mentions", "accounts", "negative", "neutral", "positive",
+    "mean_sentiment",
+]  # fmt: skip
+
+
+@api.get("", responses=CSV_RESPONSE_DOC, response_model=list[CompetitorWithMentions])
+def api_list(db: DbDep, principal: ReadApi, format: Literal["json", "csv"] = "json") -> Any:
     """Competitors with their mentions and the sentiment of those mentions."""
-    return [_out(s) for s in competitors.stats(db)]
+    out = [_out(s) for s in competitors.stats(db)]
+    if format == "csv":
+        rows = [
+            [", ".join(v) if isinstance(v, list) else v for v in (getattr(o, c) for c in _COLUMNS)]
+            for o in out
+        ]
+        return csv_response(_COLUMNS, rows, "competitors")
+    return out
 
 
-@api.post("", status_code=201, responses={409: {"description": "the name is taken"}})
+@api.post("", status_code=201, responses=error_responses((409, "the name is taken")))
 def api_create(db: DbDep, principal: WriteApi, body: CompetitorCreate) -> CompetitorPublic:
     """Add a competitor; all feedback naming it (or an alias) is tagged."""
     return CompetitorPublic.model_validate(competitors.create_competitor(db, body, principal.actor))
 
 
 @api.get("/{competitor_id}", responses=NOT_FOUND)
-def api_get(db: DbDep, principal: ReadApi, competitor_id: int) -> dict[str, Any]:
+def api_get(db: DbDep, principal: ReadApi, competitor_id: RecordId) -> CompetitorDetail:
+    """A competitor's mentions, their sentiment and accounts, and mentions week by week."""
     competitors.get_competitor(db, competitor_id)
     stat = next(s for s in competitors.stats(db) if s.competitor.id == competitor_id)
-    return {
-        **_out(stat),
-        "weekly": [
-            {"week": w["week"].isoformat(), "mentions": w["mentions"], "sentiment": w["sentiment"]}
+    return CompetitorDetail(
+        **_out(stat).model_dump(),
+        weekly=[
+            CompetitorWeek(week=w["week"], mentions=w["mentions"], sentiment=w["sentiment"])
             for w in competitors.weekly(db, competitor_id)
         ],
-    }
+    )
 
 
-@api.put("/{competitor_id}", responses=NOT_FOUND)
+@api.put(
+    "/{competitor_id}",
+    responses=error_responses((404, "no such competitor"), (409, "the name is taken")),
+)
 def api_update(
-    db: DbDep, principal: WriteApi, competitor_id: int, body: CompetitorCreate
+    db: DbDep, principal: WriteApi, competitor_id: RecordId, body: CompetitorCreate
 ) -> CompetitorPublic:
+    """Rename a competitor or change its aliases (mentions are found again)."""
     c = competitors.update_competitor(db, competitor_id, body, principal.actor)
     return CompetitorPublic.model_validate(c)
 
 
 @api.delete("/{competitor_id}", status_code=204, responses=NOT_FOUND)
-def api_delete(db: DbDep, principal: WriteApi, competitor_id: int) -> Response:
+def api_delete(db: DbDep, principal: WriteApi, competitor_id: RecordId) -> Response:
     competitors.delete_competitor(db, competitor_id, principal.actor)
     return Response(status_code=204)

@@ -33,13 +33,16 @@ from productops.feedback.routes.common import (
     SUBNAV,
     Words,
     filter_params,
+    form_model,
     highlight,
     query_filters,
 )
 from productops.feedback.schemas import (
     EvidenceCreate,
     RequestCreate,
+    SavedQuery,
     SavedViewCreate,
+    TagCreate,
     TriageUpdate,
 )
 from productops.feedback.search import service as search
@@ -294,7 +297,9 @@ def triage_form(
         requests.attach(
             db,
             request_id,
-            EvidenceCreate(item_id=item_id, excerpt=excerpt or None, importance=importance),
+            form_model(
+                EvidenceCreate, item_id=item_id, excerpt=excerpt or None, importance=importance
+            ),
             actor,
         )
     else:
@@ -302,7 +307,8 @@ def triage_form(
             raise InvalidInput("give the new request a title")
         requests.create_request(
             db,
-            RequestCreate(
+            form_model(
+                RequestCreate,
                 title=title,
                 from_item_id=item_id,
                 excerpt=excerpt or None,
@@ -324,13 +330,11 @@ def tag_form(
     new_tag: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """Apply, confirm, remove or reject a tag on an item."""
-    from productops.feedback.schemas import TagCreate
-
     if action == "apply" and new_tag.strip():
         existing = {t.name.lower(): t.id for t, _, _ in tags.list_tags(db)}
         tag_id = (
             existing.get(new_tag.strip().lower())
-            or tags.create_tag(db, TagCreate(name=new_tag.strip()), principal.actor).id
+            or tags.create_tag(db, form_model(TagCreate, name=new_tag.strip()), principal.actor).id
         )
     if tag_id is None:
         raise InvalidInput("choose a tag")
@@ -350,21 +354,11 @@ def save_view_form(
 ) -> Response:
     """Save the current search and filters under a name (each person's own views)."""
     values: dict[str, Any] = dict(parse_qsl(query))
-    values.pop("offset", None)
-    kept = {k: v for k, v in values.items() if v not in ("", None)}
-    renamed = {
-        "theme": "theme_id", "request": "request_id", "competitor": "competitor_id",
-        "tag": "tag_id", "account": "account_id", "person": "person_id",
-    }  # fmt: skip
-    sort = kept.pop("sort", None)
-    stored = {renamed.get(k, k): v for k, v in kept.items()}
-    if stored.get("status") == "all":
-        stored.pop("status")
-    if sort:
-        stored["sort"] = sort
-    stored_filters = {k: v for k, v in stored.items() if k not in ("q", "mode", "sort")}
-    Filters.from_query(stored_filters)
-    search.save_view(db, principal.actor, SavedViewCreate(name=name, query=stored))
+    kept = {k: v for k, v in values.items() if v not in ("", None) and k in SavedQuery.model_fields}
+    if kept.get("status") == "all":
+        kept.pop("status")
+    view = form_model(SavedViewCreate, name=name, query=form_model(SavedQuery, **kept))
+    search.save_view(db, principal.actor, view)
     return RedirectResponse(f"/feedback?{query}", status_code=303)
 
 

@@ -14,29 +14,50 @@ from productops.customers import PEOPLE_PII
 from productops.feedback.charts import weekly_lines
 from productops.feedback.requests import notify
 from productops.feedback.requests import service as requests
-from productops.feedback.routes.common import SUBNAV, highlight
+from productops.feedback.routes.common import (
+    SUBNAV,
+    enum_or_blank,
+    form_model,
+    highlight,
+    one_of,
+)
 from productops.feedback.schemas import (
+    MAX_ID,
+    Asker,
     EvidenceCreate,
+    EvidencePublic,
     LinkCreate,
     RequestCreate,
+    RequestDetail,
     RequestPublic,
     RequestUpdate,
+    RequestWithDemand,
     VoteCreate,
+    VotePublic,
+    WeekAskers,
 )
 from productops.web.deps import DbDep, ReadApi, ReadPage, WriteApi, WritePage
 from productops.web.export import CSV_RESPONSE_DOC, csv_response
-from productops.web.params import blank_is_none
+from productops.web.params import RecordId, blank_is_none
+from productops.web.responses import error_responses
 from productops.web.templating import render_charts
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1/feature-requests", tags=["feature requests"])
+_STATUSES = ("open", "under_review", "planned", "in_progress", "shipped", "declined")
+_BLANK = BeforeValidator(blank_is_none)
 StatusFilter = Annotated[
     str | None,
-    BeforeValidator(blank_is_none),
-    Query(pattern="^(open|under_review|planned|in_progress|shipped|declined)$"),
+    Query(description="a status, or open: any but shipped and declined"),
+    _BLANK,
+    one_of(_STATUSES),
+    enum_or_blank(_STATUSES),
 ]
 Sort = Literal["demand", "people", "newest"]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such request"}}
+NOT_FOUND = error_responses((404, "no such request (or record it names)"))
+NOT_FOUND_OR_MERGED = error_responses(
+    (404, "no such request"), (409, "the request was merged into another")
+)
 
 
 @pages.get("/feedback/requests")
@@ -98,7 +119,9 @@ def create_form(
     description: Annotated[str, Form(max_length=20_000)] = "",
 ) -> Response:
     r = requests.create_request(
-        db, RequestCreate(title=title, description=description or None), principal.actor
+        db,
+        form_model(RequestCreate, title=title, description=description or None),
+        principal.actor,
     )
     return RedirectResponse(f"/feedback/requests/{r.id}", status_code=303)
 
@@ -164,10 +187,15 @@ def update_form(
     actor = principal.actor
     target = f"/feedback/requests/{request_id}"
     if action == "status":
-        requests.update_request(db, request_id, RequestUpdate(status=status or None), actor)
+        requests.update_request(
+            db, request_id, form_model(RequestUpdate, status=status or None), actor
+        )
     elif action == "edit":
         requests.update_request(
-            db, request_id, RequestUpdate(title=title or None, description=description), actor
+            db,
+            request_id,
+            form_model(RequestUpdate, title=title or None, description=description),
+            actor,
         )
     elif action == "merge":
         if not into:
@@ -180,11 +208,11 @@ def update_form(
         requests.add_link(
             db,
             request_id,
-            LinkCreate(target_kind=target_kind, target_id=target_id),
+            form_model(LinkCreate, target_kind=target_kind, target_id=target_id),
             actor,
         )
     elif action == "vote":
-        requests.vote(db, request_id, VoteCreate(email=email), actor)
+        requests.vote(db, request_id, form_model(VoteCreate, email=email.strip() or None), actor)
     else:
         notify.mark_told(db, request_id, actor)
     return RedirectResponse(target, status_code=303)
@@ -193,106 +221,141 @@ def update_form(
 # --- API -----------------------------------------------------------------------------------
 
 
-def _public(row: requests.RequestRow) -> dict[str, Any]:
-    return {**RequestPublic.model_validate(row.request).model_dump(), **row.demand.as_dict()}
+def _public(row: requests.RequestRow) -> RequestWithDemand:
+    return RequestWithDemand(
+        **RequestPublic.model_validate(row.request).model_dump(), **row.demand.as_dict()
+    )
 
 
-@api.get("", responses=CSV_RESPONSE_DOC)
+_CSV_COLUMNS = [
+    "id", "title", "status", "people", "accounts", "arr", "evidence", "votes", "created_at",
+    "shipped_at", "merged_into_id",
+]  # fmt: skip
+
+
+@api.get("", responses=CSV_RESPONSE_DOC, response_model=list[RequestWithDemand])
 def api_list(
     db: DbDep,
     principal: ReadApi,
     status: StatusFilter = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="words of the title"), _BLANK
+    ] = None,
     sort: Sort = "demand",
     format: Literal["json", "csv"] = "json",
 ) -> Any:
-    """Requests ranked by demand (ARR of the accounts asking, then accounts, then people)."""
-    rows = requests.list_requests(db, status=status, sort=sort)
+    """Requests ranked by demand (ARR of the accounts asking, then accounts, then people);
+    `status=open` is every status but shipped and declined; `format=csv` gives the numbers
+    as CSV."""
+    rows = requests.list_requests(db, status=status, q=q, sort=sort)
+    out = [_public(r) for r in rows]
     if format == "csv":
-        out = [_public(r) for r in rows]
-        columns = [k for k in out[0] if k not in ("by_segment", "by_plan")] if out else ["id"]
-        return csv_response(columns, [[o[c] for c in columns] for o in out], "feature-requests")
-    return [_public(r) for r in rows]
+        return csv_response(
+            _CSV_COLUMNS,
+            [[getattr(o, c) for c in _CSV_COLUMNS] for o in out],
+            "feature-requests",
+        )
+    return out
 
 
-@api.post("", status_code=201)
-def api_create(db: DbDep, principal: WriteApi, body: RequestCreate) -> dict[str, Any]:
+@api.post("", status_code=201, responses=error_responses((404, "no such feedback")))
+def api_create(db: DbDep, principal: WriteApi, body: RequestCreate) -> RequestWithDemand:
+    """A new request, from a piece of feedback (`from_item_id`, with its excerpt and
+    importance) or on its own."""
     r = requests.create_request(db, body, principal.actor)
     return _public(requests.RequestRow(r, requests.demand(db, [r.id]).get(r.id, requests.Demand())))
 
 
 @api.get("/{request_id}", responses=NOT_FOUND)
-def api_get(db: DbDep, principal: ReadApi, request_id: int) -> dict[str, Any]:
+def api_get(db: DbDep, principal: ReadApi, request_id: RecordId) -> RequestDetail:
+    """A request with its demand, the new askers week by week and its roadmap links."""
     r = requests.get_request(db, request_id)
-    out = _public(requests.RequestRow(r, requests.demand(db, [r.id]).get(r.id, requests.Demand())))
-    out["trend"] = [
-        {"week": w["week"].isoformat(), "new_askers": w["new_askers"]}
-        for w in requests.demand_trend(db, request_id)
-    ]
-    out["links"] = [
-        {"target_kind": link.target_kind, "target_id": link.target_id}
-        for link in requests.links_of(db, request_id)
-    ]
-    return out
+    row = _public(requests.RequestRow(r, requests.demand(db, [r.id]).get(r.id, requests.Demand())))
+    return RequestDetail(
+        **row.model_dump(),
+        trend=[
+            WeekAskers(week=w["week"], new_askers=w["new_askers"])
+            for w in requests.demand_trend(db, request_id)
+        ],
+        links=[
+            LinkCreate(target_kind=link.target_kind, target_id=link.target_id)
+            for link in requests.links_of(db, request_id)
+        ],
+    )
 
 
-@api.patch("/{request_id}", responses=NOT_FOUND)
+@api.patch("/{request_id}", responses=NOT_FOUND_OR_MERGED)
 def api_update(
-    db: DbDep, principal: WriteApi, request_id: int, body: RequestUpdate
-) -> dict[str, Any]:
+    db: DbDep, principal: WriteApi, request_id: RecordId, body: RequestUpdate
+) -> RequestPublic:
     """Change a request; `status: shipped` queues telling everyone who asked."""
-    r = requests.update_request(db, request_id, body, principal.actor)
-    return RequestPublic.model_validate(r).model_dump(mode="json")
+    return RequestPublic.model_validate(
+        requests.update_request(db, request_id, body, principal.actor)
+    )
 
 
 @api.post("/{request_id}/evidence", status_code=201, responses=NOT_FOUND)
 def api_attach(
-    db: DbDep, principal: WriteApi, request_id: int, body: EvidenceCreate
-) -> dict[str, Any]:
-    """Attach feedback (with the excerpt that asks and its importance)."""
+    db: DbDep, principal: WriteApi, request_id: RecordId, body: EvidenceCreate
+) -> EvidencePublic:
+    """Attach feedback (with the excerpt that asks, which must be its own words, and its
+    importance)."""
     ev = requests.attach(db, request_id, body, principal.actor)
-    return {"request_id": ev.request_id, "item_id": ev.item_id, "importance": ev.importance}
+    return EvidencePublic(
+        request_id=ev.request_id, item_id=ev.item_id, excerpt=ev.excerpt, importance=ev.importance
+    )
 
 
 @api.delete("/{request_id}/evidence/{item_id}", status_code=204, responses=NOT_FOUND)
-def api_detach(db: DbDep, principal: WriteApi, request_id: int, item_id: int) -> Response:
+def api_detach(db: DbDep, principal: WriteApi, request_id: RecordId, item_id: RecordId) -> Response:
     requests.detach(db, request_id, item_id, principal.actor)
     return Response(status_code=204)
 
 
 @api.post("/{request_id}/votes", status_code=201, responses=NOT_FOUND)
-def api_vote(db: DbDep, principal: WriteApi, request_id: int, body: VoteCreate) -> dict[str, int]:
+def api_vote(db: DbDep, principal: WriteApi, request_id: RecordId, body: VoteCreate) -> VotePublic:
     """A person's vote (one per person; by id or email)."""
     v = requests.vote(db, request_id, body, principal.actor)
-    return {"request_id": v.request_id, "person_id": v.person_id}
+    return VotePublic(request_id=v.request_id, person_id=v.person_id)
 
 
 @api.delete("/{request_id}/votes/{person_id}", status_code=204, responses=NOT_FOUND)
-def api_unvote(db: DbDep, principal: WriteApi, request_id: int, person_id: int) -> Response:
+def api_unvote(
+    db: DbDep, principal: WriteApi, request_id: RecordId, person_id: RecordId
+) -> Response:
     requests.unvote(db, request_id, person_id, principal.actor)
     return Response(status_code=204)
 
 
-@api.post("/{request_id}/merge", responses=NOT_FOUND)
-def api_merge(db: DbDep, principal: WriteApi, request_id: int, into: int) -> dict[str, Any]:
+@api.post("/{request_id}/merge", responses=NOT_FOUND_OR_MERGED)
+def api_merge(
+    db: DbDep,
+    principal: WriteApi,
+    request_id: RecordId,
+    into: Annotated[int, Query(ge=1, le=MAX_ID, description="the request that stays")],
+) -> RequestPublic:
     """Merge this request into `into` (evidence, votes and links move; each asker once)."""
-    r = requests.merge(db, request_id, into, principal.actor)
-    return RequestPublic.model_validate(r).model_dump(mode="json")
+    return RequestPublic.model_validate(requests.merge(db, request_id, into, principal.actor))
 
 
-@api.post("/{request_id}/links", status_code=201, responses=NOT_FOUND)
-def api_link(db: DbDep, principal: WriteApi, request_id: int, body: LinkCreate) -> dict[str, Any]:
+@api.post(
+    "/{request_id}/links",
+    status_code=201,
+    responses=error_responses(
+        (404, "no such request"), (409, "the request is already linked there")
+    ),
+)
+def api_link(db: DbDep, principal: WriteApi, request_id: RecordId, body: LinkCreate) -> LinkCreate:
     """Link to an epic, initiative or objective of the roadmap."""
     link = requests.add_link(db, request_id, body, principal.actor)
-    return {
-        "request_id": link.request_id,
-        "target_kind": link.target_kind,
-        "target_id": link.target_id,
-    }
+    return LinkCreate(target_kind=link.target_kind, target_id=link.target_id)
 
 
-@api.get("/{request_id}/askers", responses={**NOT_FOUND, **CSV_RESPONSE_DOC})
+@api.get(
+    "/{request_id}/askers", responses={**NOT_FOUND, **CSV_RESPONSE_DOC}, response_model=list[Asker]
+)
 def api_askers(
-    db: DbDep, principal: ReadApi, request_id: int, format: Literal["json", "csv"] = "json"
+    db: DbDep, principal: ReadApi, request_id: RecordId, format: Literal["json", "csv"] = "json"
 ) -> Any:
     """Everyone who asked: person, account, whether they voted or were told, the excerpt.
     Emails only for callers with `people.pii`."""
@@ -302,4 +365,4 @@ def api_askers(
         rows = [[*row[:at], None, *row[at + 1 :]] for row in rows]
     if format == "csv":
         return csv_response(columns, rows, f"request-{request_id}-askers")
-    return [dict(zip(columns, row, strict=True)) for row in rows]
+    return [Asker(**dict(zip(columns, row, strict=True))) for row in rows]

@@ -3,31 +3,34 @@ inbox of items no theme claims), each theme's page, tags, and their API."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 
 from productops.core import jobs
-from productops.core.auth import Permission
-from productops.core.errors import InvalidInput
 from productops.core.models import Job
 from productops.feedback.charts import sentiment_bars, weekly_lines
 from productops.feedback.items import service as items
 from productops.feedback.items.filters import SENTIMENT_BANDS, Filters
 from productops.feedback.models import FeedbackItem
-from productops.feedback.routes.common import SUBNAV
+from productops.feedback.routes.common import SUBNAV, form_model
 from productops.feedback.schemas import (
+    JobQueued,
     TagCreate,
+    TagPublic,
     ThemeCreate,
     ThemePublic,
+    ThemeTrendPublic,
     ThemeUpdate,
 )
 from productops.feedback.themes import service as themes
 from productops.feedback.themes import tags
 from productops.web.deps import DbDep, ReadApi, ReadPage, WriteApi, WritePage
 from productops.web.export import CSV_RESPONSE_DOC, csv_response
+from productops.web.params import RecordId
+from productops.web.responses import error_responses
 from productops.web.templating import render_charts
 
 pages = APIRouter(include_in_schema=False)
@@ -70,7 +73,10 @@ def themes_page(request: Request, db: DbDep, principal: ReadPage, weeks: Weeks =
 
 @pages.get("/feedback/themes.csv")
 def themes_csv(db: DbDep, principal: ReadPage, weeks: Weeks = 12) -> Response:
-    trends = themes.trends(db, weeks=weeks)
+    return _themes_csv(themes.trends(db, weeks=weeks))
+
+
+def _themes_csv(trends: list[themes.ThemeTrend]) -> Response:
     week_names = [w.isoformat() for w in trends[0].weeks] if trends else []
     rows = [
         [t.theme.id, t.theme.name, ", ".join(t.theme.key_phrases or []), t.theme.kind,
@@ -97,7 +103,7 @@ def create_theme_form(
     principal: WritePage,
     name: Annotated[str, Form(min_length=1, max_length=200)],
 ) -> Response:
-    theme = themes.create_theme(db, ThemeCreate(name=name), principal.actor)
+    theme = themes.create_theme(db, form_model(ThemeCreate, name=name), principal.actor)
     return RedirectResponse(f"/feedback/themes/{theme.id}", status_code=303)
 
 
@@ -107,7 +113,7 @@ def create_tag_form(
     principal: WritePage,
     name: Annotated[str, Form(min_length=1, max_length=100)],
 ) -> Response:
-    tags.create_tag(db, TagCreate(name=name), principal.actor)
+    tags.create_tag(db, form_model(TagCreate, name=name), principal.actor)
     return RedirectResponse("/feedback/themes#tags", status_code=303)
 
 
@@ -159,7 +165,7 @@ def update_theme_form(
     themes.update_theme(
         db,
         theme_id,
-        ThemeUpdate(name=name.strip(), status=status),
+        form_model(ThemeUpdate, name=name.strip(), status=status),
         principal.actor,
     )
     return RedirectResponse(f"/feedback/themes/{theme_id}", status_code=303)
@@ -168,55 +174,67 @@ def update_theme_form(
 # --- API -----------------------------------------------------------------------------------
 
 
-@api.get("/themes", responses=CSV_RESPONSE_DOC)
-def api_themes(db: DbDep, principal: ReadApi, weeks: Weeks = 12) -> list[dict[str, object]]:
-    """Themes with their weekly counts, growth, and whether they are emerging or growing."""
+_THEME_NOT_FOUND = error_responses((404, "no such theme"))
+
+
+@api.get("/themes", responses=CSV_RESPONSE_DOC, response_model=list[ThemeTrendPublic])
+def api_themes(
+    db: DbDep, principal: ReadApi, weeks: Weeks = 12, format: Literal["json", "csv"] = "json"
+) -> Any:
+    """Themes with their weekly counts, growth, and whether they are emerging or growing;
+    `format=csv` gives one row a theme and a column a week."""
+    trends = themes.trends(db, weeks=weeks)
+    if format == "csv":
+        return _themes_csv(trends)
     return [
-        {
+        ThemeTrendPublic(
             **ThemePublic.model_validate(t.theme).model_dump(),
-            "weeks": [w.isoformat() for w in t.weeks],
-            "counts": t.counts,
-            "last_week": t.last_week,
-            "week_before": t.week_before,
-            "growth": t.growth,
-            "emerging": t.emerging,
-            "growing": t.growing,
-        }
-        for t in themes.trends(db, weeks=weeks)
+            weeks=t.weeks,
+            counts=t.counts,
+            last_week=t.last_week,
+            week_before=t.week_before,
+            growth=t.growth,
+            emerging=t.emerging,
+            growing=t.growing,
+        )
+        for t in trends
     ]
 
 
-@api.post("/themes", status_code=201, responses={409: {"description": "the name is taken"}})
+@api.post("/themes", status_code=201, responses=error_responses((409, "the name is taken")))
 def api_create_theme(db: DbDep, principal: WriteApi, body: ThemeCreate) -> ThemePublic:
     """A curated theme (discovery never changes it)."""
     return ThemePublic.model_validate(themes.create_theme(db, body, principal.actor))
 
 
-@api.patch("/themes/{theme_id}", responses={404: {"description": "no such theme"}})
+@api.patch(
+    "/themes/{theme_id}",
+    responses=error_responses((404, "no such theme"), (409, "the name is taken")),
+)
 def api_update_theme(
-    db: DbDep, principal: WriteApi, theme_id: int, body: ThemeUpdate
+    db: DbDep, principal: WriteApi, theme_id: RecordId, body: ThemeUpdate
 ) -> ThemePublic:
+    """Rename a theme (discovery keeps the name), describe it, or archive it."""
     return ThemePublic.model_validate(themes.update_theme(db, theme_id, body, principal.actor))
 
 
 @api.post("/themes/discover", status_code=202)
-def api_discover(db: DbDep, principal: WriteApi) -> dict[str, int]:
+def api_discover(db: DbDep, principal: WriteApi) -> JobQueued:
     """Queue theme discovery; follow the job at /api/v1/jobs/{id}."""
-    if not principal.can(Permission.WRITE):
-        raise InvalidInput("needs write")
     job = jobs.enqueue(db, "feedback.discover", {}, created_by=principal.actor)
-    return {"job_id": job.id}
+    return JobQueued(job_id=job.id)
 
 
 @api.get("/tags")
-def api_tags(db: DbDep, principal: ReadApi) -> list[dict[str, object]]:
+def api_tags(db: DbDep, principal: ReadApi) -> list[TagPublic]:
+    """Tags with how many items carry each, and how many suggestions wait."""
     return [
-        {"id": t.id, "name": t.name, "items": applied, "suggested": suggested}
+        TagPublic(id=t.id, name=t.name, items=applied, suggested=suggested)
         for t, applied, suggested in tags.list_tags(db)
     ]
 
 
-@api.post("/tags", status_code=201, responses={409: {"description": "the name is taken"}})
-def api_create_tag(db: DbDep, principal: WriteApi, body: TagCreate) -> dict[str, object]:
+@api.post("/tags", status_code=201, responses=error_responses((409, "the name is taken")))
+def api_create_tag(db: DbDep, principal: WriteApi, body: TagCreate) -> TagPublic:
     tag = tags.create_tag(db, body, principal.actor)
-    return {"id": tag.id, "name": tag.name}
+    return TagPublic(id=tag.id, name=tag.name, items=0, suggested=0)

@@ -285,11 +285,10 @@ def search(
 
 def save_view(session: Session, owner: str, data: SavedViewCreate) -> SavedView:
     """Keep a search (its words and filters) under a name, for its owner."""
-    query = dict(data.query)
-    q = query.pop("q", None)
-    mode = query.pop("mode", None)
-    Filters.from_query(query)  # refuse unknown or malformed filters now, not when opened
-    view = SavedView(name=data.name.strip(), owner=owner, query={**query, "q": q, "mode": mode})
+    query = data.query.stored()
+    # Refuse filters that cannot go together (since after until) now, not when opened.
+    Filters.from_query({k: v for k, v in query.items() if k not in ("q", "mode", "sort")})
+    view = SavedView(name=data.name.strip(), owner=owner, query=query)
     session.add(view)
     try:
         with session.begin_nested():
@@ -325,6 +324,7 @@ def view_filters(view: SavedView) -> tuple[str | None, str, Filters]:
     query = dict(view.query or {})
     q = query.pop("q", None)
     mode = query.pop("mode", None) or "hybrid"
+    query.pop("sort", None)
     return q, mode, Filters.from_query({k: v for k, v in query.items() if v not in (None, "")})
 
 

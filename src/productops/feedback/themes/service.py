@@ -249,6 +249,12 @@ def create_theme(session: Session, data: ThemeCreate, actor: str) -> Theme:
 
 def update_theme(session: Session, theme_id: int, data: ThemeUpdate, actor: str) -> Theme:
     theme = get_theme(session, theme_id)
+    if data.name is not None:
+        name = data.name.strip()
+        data = data.model_copy(update={"name": name})
+        taken = select(Theme.id).where(func.lower(Theme.name) == name.lower(), Theme.id != theme_id)
+        if session.scalar(taken) is not None:
+            raise Conflict(f"a theme named '{name}' exists")
     changes: dict[str, Any] = {}
     for key, value in data.model_dump(exclude_unset=True).items():
         if value is not None and getattr(theme, key) != value:
