@@ -14,6 +14,7 @@ from productops.analytics.catalog import routes as catalog_routes
 from productops.analytics.cohorts import routes as cohorts_routes
 from productops.analytics.dashboards import routes as dashboards_routes
 from productops.analytics.ingest import routes as ingest_routes
+from productops.analytics.profiles import routes as profiles_routes
 from productops.analytics.query.source import event_summary
 from productops.analytics.settings import events_file
 from productops.analytics.sql import routes as sql_routes
@@ -29,6 +30,7 @@ ROOMS = (
     cohorts_routes,
     sql_routes,
     tracking_routes,
+    profiles_routes,
 )
 
 

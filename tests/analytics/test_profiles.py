@@ -1,0 +1,228 @@
+"""Person and account profiles: a PM opens a person and sees their properties and their
+events newest first (paged, filterable); opens an account and sees its people, activity,
+last seen, features adopted and a usage-health score computed as documented; people lists
+link to profiles. Traits and event properties are hostile (escaped), contact details are
+only for people.pii, and only signed-in people and read keys see any of it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from productops import customers
+from productops.analytics import store
+from productops.analytics.profiles.service import (
+    account_profile,
+    health_score,
+    is_contact_trait,
+    person_events,
+    person_profile,
+)
+from productops.analytics.settings import events_file
+from productops.core.db import transaction
+from productops.core.models import Role
+from productops.core.workspace import Workspace
+from productops.customers.schemas import AccountCreate, PersonCreate
+from productops.web.app import create_app
+from tests.conftest import api_key, sign_in
+
+END = dt.date(2026, 10, 31)
+XSS = '<img src=x onerror=alert("pwn")>'
+
+
+def _at(days_ago: int, hour: int = 10) -> dt.datetime:
+    return dt.datetime.combine(END - dt.timedelta(days=days_ago), dt.time(hour))
+
+
+def _fill(ws: Workspace) -> None:
+    """acme: ana (active on 12 days of the last 30, 3 features), ben (once, 40 days ago);
+    solo: an account with nobody in it. 120 events for ana, so the timeline pages."""
+    events = []
+    features = ["Report Created", "Export Downloaded", "Invite Sent"]
+    for i in range(120):
+        day = i % 12 * 2  # 12 distinct days within the last 24
+        events.append(
+            store.Event(
+                event_id=f"ana-{i:03d}",
+                event=features[i % 3] if i % 4 else "Page Viewed",
+                type="track",
+                ts=_at(day, hour=8 + i % 10),
+                received_at=_at(day),
+                distinct_id="ana",
+                user_id="ana",
+                account_id="acme",
+                properties={"n": i, "html": XSS},
+            )
+        )
+    events.append(
+        store.Event(
+            event_id="ben-1",
+            event="Report Created",
+            type="track",
+            ts=_at(40),
+            received_at=_at(40),
+            distinct_id="ben",
+            user_id="ben",
+            account_id="acme",
+            properties={},
+        )
+    )
+    con = store.connect(events_file(ws))
+    try:
+        store.append_arrow(con, store.events_to_arrow(events))
+        now = dt.datetime(2026, 11, 1)
+        store.upsert_person(con, "ana", {"country": XSS, "email": "ana@acme.example"}, "acme", now)
+        store.upsert_person(con, "ben", {"country": "FR"}, "acme", now)
+    finally:
+        con.close()
+    with transaction(ws.sessions) as s:
+        customers.create_account(
+            s, AccountCreate(external_id="acme", name="Acme", plan="pro"), actor="t"
+        )
+        customers.create_person(
+            s,
+            PersonCreate(
+                external_id="ana", account_external_id="acme", email="ana@acme.example", name="Ana"
+            ),
+            actor="t",
+        )
+
+
+@pytest.fixture
+def ws(sqlite_workspace: Workspace) -> Iterator[Workspace]:
+    _fill(sqlite_workspace)
+    yield sqlite_workspace
+    store.close_writer(events_file(sqlite_workspace))
+
+
+def test_a_persons_profile_has_properties_account_and_events(ws: Workspace) -> None:
+    p = person_profile(ws, "ana", show_contact=True)
+    assert p.account_id == "acme" and p.account_name == "Acme"
+    assert p.events == 120
+    assert p.properties["email"] == "ana@acme.example"
+    assert p.last_seen == max(_at(i % 12 * 2, 8 + i % 10) for i in range(120))
+    hidden = person_profile(ws, "ana", show_contact=False)
+    assert "email" not in hidden.properties and "name" not in hidden.properties
+    assert hidden.properties["country"] == XSS  # kept as text; the page escapes it
+
+
+def test_the_timeline_is_newest_first_paged_and_filterable(ws: Workspace) -> None:
+    seen: list[tuple[dt.datetime, str]] = []
+    page = person_events(ws, "ana", limit=50)
+    while True:
+        seen += [(e.ts, e.event_id) for e in page.events]
+        if page.next_cursor is None:
+            break
+        page = person_events(ws, "ana", limit=50, before=page.next_cursor)
+    assert len(seen) == 120 and len(set(seen)) == 120  # every event once
+    assert seen == sorted(seen, reverse=True)  # newest first, ties by id
+    only = person_events(ws, "ana", event="Invite Sent", limit=500).events
+    assert only and {e.event for e in only} == {"Invite Sent"}
+    day = END - dt.timedelta(days=2)
+    one_day = person_events(ws, "ana", start=day, end=day, limit=500).events
+    assert one_day and all(e.ts.date() == day for e in one_day)
+
+
+def test_an_accounts_profile_has_people_activity_features_and_health(ws: Workspace) -> None:
+    a = account_profile(ws, "acme", end=END)
+    assert a.name == "Acme" and a.people_count == 2
+    assert [p.person_id for p in a.people] == ["ana", "ben"]  # last seen first
+    assert a.people[0].active_days_30 == 12 and a.people[1].active_days_30 == 0
+    assert a.last_seen == person_profile(ws, "ana").last_seen
+    features = {f.event: f for f in a.features}
+    assert set(features) == {"Report Created", "Export Downloaded", "Invite Sent"}  # no page views
+    assert features["Report Created"].people == 2
+    assert all(f.adopted for f in features.values())
+    assert sum(w["events"] for w in a.activity) == 121
+    # The score, part by part, as docs/profiles.md says: 1 of 2 people active (20 of 40),
+    # a median of 12 active days (30 of 30), 1 active against 1 before (15 of 15),
+    # 3 features (9 of 15).
+    assert [(p.name, p.points) for p in a.health.parts] == [
+        ("breadth", 20.0),
+        ("frequency", 30.0),
+        ("trend", 15.0),
+        ("features", 9.0),
+    ]
+    assert a.health.score == 74 and a.health.band == "healthy"
+
+
+def test_the_health_score_bands() -> None:
+    end = END
+    assert health_score(10, 0, 0, [], 0, end).band == "no usage"
+    assert health_score(10, 0, 5, [], 0, end).score == 0  # everybody left
+    low = health_score(10, 2, 8, [1, 2], 1, end)
+    assert low.band == "at risk" and low.score == 8 + 5 + 0 + 3
+    mid = health_score(10, 5, 5, [4, 4, 4, 4, 4], 2, end)
+    assert mid.band == "watch" and mid.score == 20 + 12 + 15 + 6
+
+
+def test_contact_traits_are_recognised() -> None:
+    for key in ("email", "Email", "$email", "phone", "first_name", "last_name", "name", "ip"):
+        assert is_contact_trait(key), key
+    for key in ("plan", "country", "company_size", "username_length"):
+        assert not is_contact_trait(key), key
+
+
+def test_the_person_page_escapes_hostile_traits_and_properties(ws: Workspace) -> None:
+    viewer = sign_in(ws, Role.viewer)
+    page = viewer.client.get("/insights/people/ana")
+    assert page.status_code == 200
+    assert XSS not in page.text and "&lt;img src=x" in page.text
+    assert "ana@acme.example" not in page.text  # a viewer has no people.pii
+    assert page.text.count("<li>") >= 50 and "Older events" in page.text
+    more = re.search(r'hx-get="(/insights/people/ana\?before=[^"]+)"', page.text)
+    assert more is not None
+    fragment = viewer.client.get(
+        more.group(1).replace("&amp;", "&"), headers={"HX-Request": "true"}
+    )
+    assert fragment.status_code == 200 and "<html" not in fragment.text
+    assert XSS not in fragment.text and fragment.text.count("<time") == 50
+    admin = sign_in(ws, Role.admin)
+    assert "ana@acme.example" in admin.client.get("/insights/people/ana").text
+    filtered = viewer.client.get("/insights/people/ana?event=Invite+Sent")
+    assert "Export Downloaded</strong>" not in filtered.text
+    assert viewer.client.get("/insights/people/nobody").status_code == 404
+
+
+def test_the_account_page_links_to_usage_and_people_to_their_profiles(ws: Workspace) -> None:
+    viewer = sign_in(ws, Role.viewer)
+    with ws.sessions() as s:
+        account_id = customers.account_by_external_id(s, "acme").id
+    record = viewer.client.get(f"/accounts/{account_id}").text
+    assert "Usage health" in record and 'href="/insights/accounts/acme"' in record
+    assert 'href="/insights/people/ana"' in record  # the account's people list
+    usage = viewer.client.get("/insights/accounts/acme")
+    assert usage.status_code == 200
+    assert "Usage health" in usage.text and 'href="/insights/people/ben"' in usage.text
+    assert "Invite Sent" in usage.text and 'data-chart="activity-spec"' in usage.text
+    assert viewer.client.get("/insights/accounts/nowhere").status_code == 404
+
+
+def test_profiles_over_the_api(ws: Workspace) -> None:
+    client = TestClient(create_app(ws))
+    read = {"Authorization": f"Bearer {api_key(ws, 'read')}"}
+    ingest = {"Authorization": f"Bearer {api_key(ws, 'ingest')}"}
+    assert client.get("/api/v1/profiles/people/ana").status_code == 401
+    assert client.get("/api/v1/profiles/people/ana", headers=ingest).status_code == 403
+    person = client.get("/api/v1/profiles/people/ana", headers=read)
+    assert person.status_code == 200
+    body = person.json()
+    assert body["account_id"] == "acme" and "email" not in body["properties"]
+    assert body["url"] == "/insights/people/ana"
+    events = client.get("/api/v1/profiles/people/ana/events?limit=100", headers=read).json()
+    assert len(events["events"]) == 100 and events["next_cursor"]
+    rest = client.get(
+        f"/api/v1/profiles/people/ana/events?limit=100&before={events['next_cursor']}",
+        headers=read,
+    ).json()
+    assert len(rest["events"]) == 20 and rest["next_cursor"] is None
+    bad = client.get("/api/v1/profiles/people/ana/events?before=garbage", headers=read)
+    assert bad.status_code == 422
+    account = client.get("/api/v1/profiles/accounts/acme", headers=read).json()
+    assert account["health"]["band"] in ("healthy", "watch", "at risk")
+    assert account["people_count"] == 2
+    assert client.get("/api/v1/profiles/accounts/none", headers=read).status_code == 404
