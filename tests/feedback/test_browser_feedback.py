@@ -58,8 +58,12 @@ DAY = dt.datetime(2026, 10, 5, 9, tzinfo=dt.UTC)
 def _payloads() -> list[str]:
     quick = (SECURITY / "xss_payloads_quick.txt").read_text().splitlines()
     polyglots = (SECURITY / "xss_polyglots.txt").read_text().splitlines()
-    # Every payload that carries markup, and every polyglot (the file's hardest cases).
-    return [line for line in quick if "<" in line][:24] + [p for p in polyglots if p.strip()]
+    # Every payload of both files (markup, attribute breakers, `javascript:` links).
+    return [line for line in quick if line.strip()] + [p for p in polyglots if p.strip()]
+
+
+# A link to "the original" is put in an href: only https links may be kept.
+JS_LINK = "javascript:alert(document.domain)//INJECTX"
 
 
 def _files(payloads: list[str]) -> dict[str, list[InputFile]]:
@@ -112,6 +116,7 @@ def _files(payloads: list[str]) -> dict[str, list[InputFile]]:
             "score": 2,
             "comment": x,
             "created_at": 1759300000,
+            "permalink": JS_LINK if i % 2 else x,
             "tags": [x[:30]],
             "person_properties": {"plan": x[:30]},
         }
@@ -142,7 +147,9 @@ def _files(payloads: list[str]) -> dict[str, list[InputFile]]:
         ]
     )
     for i, x in enumerate(p):
-        writer.writerow(["com.example", f"2026-10-0{1 + i % 9}T10:00:00Z", 1, x, x, x[:20], ""])
+        writer.writerow(
+            ["com.example", f"2026-10-0{1 + i % 9}T10:00:00Z", 1, x, x, x[:20], JS_LINK]
+        )
     appstore = {
         "data": [
             {
@@ -162,7 +169,12 @@ def _files(payloads: list[str]) -> dict[str, list[InputFile]]:
     calls = {
         "calls": [
             {
-                "metaData": {"id": f"g{i}", "title": x, "started": "2026-10-05T10:00:00Z"},
+                "metaData": {
+                    "id": f"g{i}",
+                    "title": x,
+                    "started": "2026-10-05T10:00:00Z",
+                    "url": "https://app.gong.io/call?id=1" + x,
+                },
                 "parties": [{"speakerId": "1", "affiliation": "External", "name": x}],
             }
             for i, x in enumerate(p)
@@ -179,9 +191,9 @@ def _files(payloads: list[str]) -> dict[str, list[InputFile]]:
     }
     mapped = io.StringIO()
     writer = csv.writer(mapped)
-    writer.writerow(["Text", "Title", "Who"])
+    writer.writerow(["Text", "Title", "Who", "Link"])
     for x in p:
-        writer.writerow([x, x, x[:40]])
+        writer.writerow([x, x, x[:40], JS_LINK])
 
     def j(name: str, data: Any) -> InputFile:
         return InputFile(name, json.dumps(data).encode())
@@ -205,7 +217,10 @@ def _files(payloads: list[str]) -> dict[str, list[InputFile]]:
 def _seed(ws: Workspace) -> dict[str, Any]:
     payloads = _payloads()
     add_customers(ws)
-    mappings = {"csv": {"text": "Text", "title": "Title", "name": "Who"}, "json": {"text": "t"}}
+    mappings = {
+        "csv": {"text": "Text", "title": "Title", "name": "Who", "url": "Link"},
+        "json": {"text": "t"},
+    }
     with transaction(ws.sessions) as s:
         for source, files in _files(payloads).items():
             result = items.import_feedback(s, source, files, "test", mapping=mappings.get(source))
@@ -309,7 +324,7 @@ def _signed_in(browser: Browser, base: str, watch: Watch, dialogs: list[str]) ->
 def test_hostile_text_from_every_importer_never_executes(
     browser: Browser, site: tuple[str, Workspace, dict[str, Any]]
 ) -> None:
-    base, _, ids = site
+    base, ws, ids = site
     watch, dialogs = Watch(), []
     page = _signed_in(browser, base, watch, dialogs)
     paths = [
@@ -334,6 +349,13 @@ def test_hostile_text_from_every_importer_never_executes(
             "main mark:visible, main blockquote:visible, main .fb-text:visible"
         ).all()[:3]:
             handle.hover(timeout=2_000)
+            handle.click(timeout=2_000, position={"x": 2, "y": 2}, no_wait_after=True)
+        if page.url != base + path:  # a click followed an ordinary link: come back
+            page.goto(base + path, wait_until="networkidle")
+    # Every link to an original is https: no `javascript:` link survived an import.
+    with ws.sessions() as s:
+        links = [u for u in s.scalars(select(FeedbackItem.url)) if u is not None]
+    assert links and all(u.startswith("https://") and '"' not in u for u in links)
     ARTIFACTS.mkdir(exist_ok=True)
     page.goto(base + "/feedback?status=all", wait_until="networkidle")
     page.screenshot(path=str(ARTIFACTS / "feedback-hostile-inbox.png"), full_page=False)

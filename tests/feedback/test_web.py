@@ -98,7 +98,34 @@ def _writes(ids: dict[str, int]) -> list[tuple[str, str, Any]]:
         ("POST", "/api/v1/competitors", {"name": "Other"}),
         ("PUT", f"/api/v1/competitors/{comp}", {"name": "Rival2"}),
         ("DELETE", f"/api/v1/competitors/{comp}", None),
+        ("PATCH", "/api/v1/feedback/themes/1", {"name": "Renamed"}),
+        ("DELETE", "/api/v1/feedback/views/1", None),
+        ("DELETE", f"/api/v1/feature-requests/{req}/evidence/{item}", None),
+        ("DELETE", f"/api/v1/feature-requests/{req}/votes/1", None),
     ]
+
+
+FEEDBACK_TAGS = {"feedback", "feedback themes", "feature requests", "competitors"}
+
+
+def _template(path: str) -> str:
+    """`/api/v1/feedback/12/tags/3?x=1` as the document writes it: numbers are `{…}`."""
+    return re.sub(r"/[0-9]+(?=/|$)", "/{}", path.split("?")[0])
+
+
+def test_the_scope_test_covers_every_feedback_operation(workspace: Workspace) -> None:
+    """A new feedback endpoint cannot be forgotten by the scope test below."""
+    document = create_app(workspace).openapi()
+    operations = {
+        (method.upper(), re.sub(r"\{[^}]+\}", "{}", path))
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+        if FEEDBACK_TAGS & set(op.get("tags", []))
+    }
+    ids = {"item": 1, "request": 1, "tag": 1, "competitor": 1}
+    covered = {("GET", _template(p)) for p in _reads(ids)}
+    covered |= {(m, _template(p)) for m, p, _ in _writes(ids)}
+    assert operations - covered == set()
 
 
 def _message(response: Any) -> str:
@@ -179,13 +206,28 @@ def test_a_viewer_reads_but_cannot_triage_tag_or_change_requests(
     page = viewer.client.get(f"/feedback/items/{item}")
     assert page.status_code == 200
     assert "triage needs an editor" in page.text
+    req = seeded["request"]
     forms = [
         (f"/feedback/items/{item}/triage", {"action": "spam"}),
+        (f"/feedback/items/{item}/triage", {"action": "theme", "theme_id": "0"}),
+        (f"/feedback/items/{item}/triage", {"action": "request", "request_id": str(req)}),
+        (f"/feedback/items/{item}/triage", {"action": "new_request", "title": "Sneaky"}),
+        (f"/feedback/items/{item}/triage", {"action": "duplicate", "duplicate_of": "2"}),
         (f"/feedback/items/{item}/tags", {"action": "apply", "tag_id": str(seeded["tag"])}),
-        (f"/feedback/requests/{seeded['request']}", {"action": "status", "status": "shipped"}),
+        (f"/feedback/items/{item}/tags", {"action": "apply", "new_tag": "sneaky"}),
+        (f"/feedback/items/{item}/tags", {"action": "remove", "tag_id": str(seeded["tag"])}),
+        (f"/feedback/requests/{req}", {"action": "status", "status": "shipped"}),
+        (f"/feedback/requests/{req}", {"action": "edit", "title": "Sneaky"}),
+        (f"/feedback/requests/{req}", {"action": "vote", "email": "v@acme.example"}),
+        (f"/feedback/requests/{req}", {"action": "link", "target_id": "1"}),
+        (f"/feedback/requests/{req}", {"action": "told"}),
         ("/feedback/requests/new", {"title": "Sneaky"}),
         ("/feedback/themes/discover", {}),
+        ("/feedback/themes/new", {"name": "Sneaky"}),
+        ("/feedback/tags/new", {"name": "sneaky"}),
         ("/feedback/competitors", {"name": "Sneaky"}),
+        (f"/feedback/competitors/{seeded['competitor']}", {"name": "Sneaky", "delete": "1"}),
+        ("/feedback/import", {"source": "survey"}),
     ]
     for url, data in forms:
         r = viewer.post(url, data)
@@ -193,6 +235,9 @@ def test_a_viewer_reads_but_cannot_triage_tag_or_change_requests(
     with workspace.sessions() as s:
         assert s.get(FeedbackItem, item).status == "triaged"  # type: ignore[union-attr]
         assert requests.get_request(s, seeded["request"]).status == "under_review"
+        assert requests.get_request(s, seeded["request"]).title == "Export"
+        assert [t.name for t, _, _ in tags.list_tags(s)] == ["bug"]
+        assert requests.demand(s, [req])[req].votes == 0
 
 
 @pytest.mark.parametrize("db_backend", ["sqlite"])  # logic, not SQL: one database is enough

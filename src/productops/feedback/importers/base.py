@@ -193,6 +193,18 @@ def optional_ident(value: Any, file: str, row: int | str | None, name: str) -> s
     return ident(value, file, row, name)
 
 
+_LINK = re.compile(r"https://[^\x00-\x20\x7f-\xa0\"'<>`]{1,990}")
+
+
+def link(value: Any) -> str | None:
+    """A link to the original that is safe to put in an `href`: an https URL without blanks,
+    quotes or angle brackets; anything else (a `javascript:` URL, say) is dropped."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    return value if _LINK.fullmatch(value) else None
+
+
 def email_field(value: Any, file: str, row: int | str | None, name: str) -> str | None:
     """An email address, lower-cased; None when absent. A malformed one is an error."""
     if value is None:

@@ -23,7 +23,7 @@ from productops.core.clock import aware_utc, utcnow
 from productops.core.errors import InvalidInput, NotFound
 from productops.customers import Account, Person
 from productops.feedback.importers import SOURCES, InputFile, RawItem, ReadResult
-from productops.feedback.importers.base import MAX_FILE_BYTES, email_field
+from productops.feedback.importers.base import MAX_FILE_BYTES, email_field, link
 from productops.feedback.items.filters import Filters, apply, order
 from productops.feedback.items.people import Linker, Who, merge_people
 from productops.feedback.models import FeedbackItem, Theme
@@ -150,7 +150,7 @@ def _values(raw: RawItem, redact_pii: bool) -> dict[str, Any]:
         "title": (title or "").strip()[:500] or None,
         "body": body,
         "text": text,
-        "url": raw.url,
+        "url": link(raw.url),
         "author_email": raw.author_email,
         "author_name": (raw.author_name or "")[:300] or None,
         "author_external_id": raw.author_external_id,
