@@ -305,3 +305,37 @@ def test_the_feedback_pages_answer(workspace: Workspace, seeded: dict[str, int])
         f"/feedback/requests/{seeded['request']}/askers.csv",
     ]:
         assert admin.client.get(url).status_code == 200, url
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])  # logic, not SQL: one database is enough
+def test_an_upload_from_the_ui_imports_as_a_job_and_a_broken_one_stores_nothing(
+    workspace: Workspace, seeded: dict[str, int]
+) -> None:
+    from productops.core import jobs
+
+    editor = sign_in(workspace, Role.editor)
+    good = b"id,score,comment,respondent,created_at\nu1,9,Fast now,a@b.example,2026-01-01\n"
+    # Latin-1, not UTF-8: a wrong encoding names the file and line.
+    broken = "id,score,comment,respondent,created_at\nu2,3,Trop lent,é@b.example,2026-01-01\n"
+    outcomes = []
+    for name, body in (("good.csv", good), ("broken.csv", broken.encode("latin-1"))):
+        r = editor.client.post(
+            "/feedback/import",
+            data={"source": "survey", "csrf_token": editor.csrf},
+            files=[("files", (name, body, "text/csv"))],
+        )
+        assert r.status_code == 303 and r.headers["location"].startswith("/jobs/"), r.text
+        job_id = int(r.headers["location"].rsplit("/", 1)[1])
+        jobs.run_pending(workspace)
+        with workspace.sessions() as s:
+            job = jobs.get_job(s, job_id)
+            outcomes.append((job.status, job.error or ""))
+        page = editor.client.get(f"/jobs/{job_id}")
+        assert page.status_code == 200
+    assert outcomes[0][0] == "succeeded"
+    assert outcomes[1][0] == "failed" and "broken.csv" in outcomes[1][1], outcomes
+    assert "UTF-8" in outcomes[1][1]
+    with workspace.sessions() as s:
+        ids = sorted(i.external_id for i in s.scalars(select(FeedbackItem)))
+    assert ids == ["1", "2", "u1"]  # the broken file added nothing
+    assert list((workspace.house_dir / "feedback-uploads").iterdir()) == []  # uploads removed
