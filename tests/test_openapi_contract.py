@@ -192,6 +192,53 @@ LEEWAY: dict[str, Leeway] = {
             "POST /api/v1/sql/queries/{query_id}/run",
         )
     },
+    # The experiments pillar: what the metric catalog, the stored flags and one field's
+    # bearing on another decide.
+    **{
+        label: Leeway(
+            "a flag's prerequisites and rules are GrowthBook's condition language, checked at "
+            "save (an unknown operator, a regex that does not compile, an operand of the wrong "
+            "type: 422 naming the rule and field), and a rule's value has the stored flag's "
+            "type: no JSON schema says which patterns compile or what a flag stores",
+            fitting_but_refused=("422",),
+        )
+        for label in (
+            "POST /api/v1/flags",
+            "PATCH /api/v1/flags/{key}",
+            "PUT /api/v1/flags/{key}/environments/{environment}/rules",
+            "POST /api/v1/flags/{key}/schedules",
+        )
+    },
+    **{
+        label: Leeway(
+            "metrics must be in the metric catalog (metrics.yml, 422 with a suggestion), the "
+            "variations' weights add up to 1 with distinct keys, and a started experiment's "
+            "metrics and variations are fixed: the catalog, the stored experiment and one "
+            "field's bearing on another decide",
+            fitting_but_refused=("422",),
+        )
+        for label in ("POST /api/v1/experiments", "PATCH /api/v1/experiments/{key}")
+    },
+    "POST /api/v1/experiments/{key}/transitions": Leeway(
+        "a lifecycle moves draft → running → stopped → decided (409 otherwise) and a decision "
+        "names a variation of the stored experiment (422)",
+        fitting_but_refused=("422",),
+    ),
+    "POST /api/v1/experiments/{key}/results": Leeway(
+        "a draft experiment has no results to compute (422): its stored state decides",
+        fitting_but_refused=("422",),
+    ),
+    "POST /api/v1/stats/compare": Leeway(
+        "a proportion's conversions are at most its n, and both arms are of one type: one "
+        "field bounds another (422 naming the arm and field)",
+        fitting_but_refused=("422",),
+    ),
+    "GET /api/v1/power": Leeway(
+        "a proportion's baseline lifted by `mde` must stay below 100 %, a mean needs `sd` and "
+        "a non-zero baseline, and some lifts are too small for any number of users: the "
+        "parameters bound one another (422)",
+        fitting_but_refused=("422",),
+    ),
 }
 # Segment and PostHog answer a batch 200 and list each message they refuse in `rejected`
 # (their SDKs re-send or drop whole batches by status code), and ignore the envelope fields
@@ -374,6 +421,57 @@ KNOWN: dict[str, dict[str, Any]] = {
     "GET /api/v1/profiles/people/{person_id}": {"path_parameters": {"person_id": "alice"}},
     "GET /api/v1/profiles/people/{person_id}/events": {"path_parameters": {"person_id": "alice"}},
     "GET /api/v1/profiles/accounts/{account_id}": {"path_parameters": {"account_id": "acme"}},
+    # The experiments pillar (`_experiments`): flags `checkout` (with a pending scheduled
+    # change 1) and `banner`, experiments `onboarding` (draft) and `pricing` (running, with
+    # results), SDK connections 1-2.
+    "GET /api/v1/flags/{key}": {"path_parameters": {"key": "checkout"}},
+    "PATCH /api/v1/flags/{key}": {
+        "path_parameters": {"key": "checkout"},
+        "body": {"description": "The new checkout", "tags": ["growth"]},
+    },
+    "PUT /api/v1/flags/{key}/environments/{environment}/rules": {
+        "path_parameters": {"key": "checkout", "environment": "staging"},
+        "body": {"rules": [{"type": "force", "value": True, "coverage": 0.25}]},
+    },
+    "PUT /api/v1/flags/{key}/environments/{environment}/enabled": {
+        "path_parameters": {"key": "checkout", "environment": "production"},
+        "body": {"enabled": False},
+    },
+    "POST /api/v1/flags/{key}/schedules": {
+        "path_parameters": {"key": "banner"},
+        "body": {"environment": "production", "run_at": "2999-01-01T09:00:00Z", "enabled": False},
+    },
+    "DELETE /api/v1/flags/schedules/{change_id}": {"path_parameters": {"change_id": 1}},
+    "POST /api/v1/experiments": {
+        "body": {
+            "key": "trial-length",
+            "name": "Trial length",
+            "primary_metric": "signups",
+            "variations": [{"name": "14 days", "weight": 0.5}, {"name": "30 days", "weight": 0.5}],
+        }
+    },
+    "GET /api/v1/experiments/{key}": {"path_parameters": {"key": "onboarding"}},
+    "PATCH /api/v1/experiments/{key}": {
+        "path_parameters": {"key": "onboarding"},
+        "body": {"hypothesis": "A checklist helps", "guardrail_metrics": ["reporters"]},
+    },
+    "POST /api/v1/experiments/{key}/transitions": {
+        "path_parameters": {"key": "onboarding"},
+        "body": {"action": "start"},
+    },
+    "POST /api/v1/experiments/{key}/results": {"path_parameters": {"key": "pricing"}},
+    "GET /api/v1/experiments/{key}/results": {"path_parameters": {"key": "pricing"}},
+    "GET /api/v1/experiments/{key}/doc": {"path_parameters": {"key": "pricing"}},
+    "POST /api/v1/evaluate": {"body": {"environment": "production", "attributes": {"id": "u1"}}},
+    "POST /api/v1/sdk-connections": {"body": {"name": "iOS app", "environment": "production"}},
+    "DELETE /api/v1/sdk-connections/{connection_id}": {"path_parameters": {"connection_id": 2}},
+    "POST /api/v1/stats/compare": {
+        "body": {
+            "a": {"type": "proportion", "sum": 120, "n": 1000},
+            "b": {"type": "proportion", "sum": 150, "n": 1000},
+        }
+    },
+    "GET /api/v1/power": {"query": {"kind": "proportion", "baseline": 0.1, "mde": 0.1}},
 }
 REVOKE_KEY = "DELETE /api/v1/apikeys/{key_id}"
 
@@ -463,6 +561,7 @@ def demo_like(sqlite_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> I
         )
         _cohorts(s)
         _portfolio(ws, s)
+        _experiments(ws, s)
         _feedback(s)
         _insights(s)
     yield ws
@@ -554,6 +653,41 @@ def _feedback(s: Any) -> None:
     requests.vote(s, 1, VoteCreate(person_id=1), actor="t")
     for name in ("Trello", "Asana"):
         competitors.create_competitor(s, CompetitorCreate(name=name), actor="t")
+
+
+def _experiments(ws: Workspace, s: Any) -> None:
+    """Flags `checkout` (a pending scheduled change, id 1) and `banner`, experiments
+    `onboarding` (a draft) and `pricing` (running, its results computed), and SDK
+    connections 1 and 2 (the first's client key goes to KNOWN: it is shown only once)."""
+    import datetime as dt
+
+    from productops.experiments.flags import service as flags
+    from productops.experiments.registry import service as registry
+    from productops.experiments.registry.results import compute_results
+    from productops.experiments.schemas import ExperimentCreate, Transition
+    from productops.experiments.sdk import service as sdk
+
+    checkout = flags.create_flag(s, "checkout", "boolean", False, "t")
+    flags.create_flag(s, "banner", "string", "Hello", "t", prerequisites=[{"flag": "checkout"}])
+    flags.schedule_change(
+        s, checkout.id, "production", dt.datetime(2999, 1, 1, tzinfo=dt.UTC), "t", enabled=True
+    )
+    variations = [{"name": "Control", "weight": 0.5}, {"name": "New", "weight": 0.5}]
+    for key in ("onboarding", "pricing"):
+        registry.create_experiment(
+            s,
+            ExperimentCreate(
+                key=key, name=key.title(), primary_metric="signups", variations=variations
+            ),
+            "t",
+            ws,
+        )
+    pricing = registry.experiment_by_key(s, "pricing")
+    registry.transition(s, pricing.id, Transition(action="start"), "t")
+    registry.save_result(s, pricing.id, compute_results(ws, pricing), "t")
+    _, secret = sdk.create_connection(s, "Web app", "production", "t")
+    sdk.create_connection(s, "Old app", "staging", "t")
+    KNOWN["GET /api/features/{client_key}"] = {"path_parameters": {"client_key": secret}}
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
@@ -363,6 +363,47 @@ def test_degenerate_arms_give_a_neutral_result_with_the_reason() -> None:
         test="bayesian",
     )
     assert empty.error and empty.chance_to_win == 0.5
+
+
+_ANY_FLOAT = st.floats(allow_nan=False, allow_infinity=False)
+_ANY_COUNT = st.floats(min_value=0, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def extreme_arms(draw: Any) -> dict[str, Any]:
+    """Any finite sums the API's schema lets through, however large or small."""
+    return {
+        "type": "mean",
+        "n": draw(_ANY_COUNT),
+        "sum": draw(_ANY_FLOAT),
+        "sum_squares": draw(_ANY_COUNT),
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@example(  # what the API contract test sent: the baseline's mean squared underflows to 0
+    {"n": 1.1214762829436787e308, "sum": -4.767124463258479e43, "sum_squares": 3.25e16},
+    {"n": 1.1214762829436787e308, "sum": 303, "sum_squares": 3.25e16},
+    "ttest",
+    "relative",
+)
+@given(
+    extreme_arms(),
+    extreme_arms(),
+    st.sampled_from(["ttest", "sequential", "bayesian"]),
+    st.sampled_from(["relative", "absolute"]),
+)
+def test_any_finite_sums_get_an_answer_never_a_crash(
+    a: Any, b: Any, test: Any, difference: Any
+) -> None:
+    """Sums past what floating point can square (1e308 users, 1e-300 means) give a neutral
+    result with the reason, as degenerate arms do: never an exception (a 500 over HTTP)."""
+    r = stats.compare(a, b, test=test, difference=difference)
+    numbers = [r.expected, *r.ci, r.uplift_stddev]
+    numbers += [r.chance_to_win, *r.risk] if test == "bayesian" else [r.p_value]
+    assert all(math.isfinite(x) for x in numbers), r
+    if r.error is None:
+        assert r.ci[0] <= r.expected <= r.ci[1]
 
 
 def test_analyse_corrects_across_metrics_and_flags_srm() -> None:

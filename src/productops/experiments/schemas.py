@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 # A key of a flag, experiment or environment: what SDKs and URLs carry.
 KEY_RE = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$"
@@ -26,8 +27,44 @@ class Prerequisite(_In):
     condition: dict[str, Any] = Field(default_factory=lambda: {"value": True})
 
 
+# Flag keys that are pages under /flags/.
+RESERVED_FLAG_KEYS = ("schedules", "sdk", "stale")
+# A default value has the flag's type (SDKs cast by it): what the checks at save enforce,
+# said in the document so that API clients know it (a boolean flag may leave both out).
+_NOT_NULL: JsonDict = {"type": ["object", "array", "string", "number", "boolean"]}
+_DEFAULT_BY_TYPE: JsonDict = {
+    "anyOf": [
+        {"properties": {"value_type": {"const": "boolean"}, "default_value": {"type": "boolean"}}},
+        {
+            "required": ["value_type", "default_value"],
+            "properties": {
+                "value_type": {"const": "string"},
+                "default_value": {"type": "string", "maxLength": 10_000},
+            },
+        },
+        {
+            "required": ["value_type", "default_value"],
+            "properties": {"value_type": {"const": "number"}, "default_value": {"type": "number"}},
+        },
+        {
+            "required": ["value_type", "default_value"],
+            "properties": {"value_type": {"const": "json"}, "default_value": _NOT_NULL},
+        },
+    ]
+}
+
+
 class FlagCreate(_In):
-    key: str = Field(pattern=KEY_RE)
+    """A flag: its `default_value` has its `value_type` (`false` for a boolean flag when
+    left out)."""
+
+    model_config = ConfigDict(json_schema_extra=_DEFAULT_BY_TYPE)
+
+    key: str = Field(
+        pattern=KEY_RE,
+        json_schema_extra={"not": {"enum": list(RESERVED_FLAG_KEYS)}},
+        description="what SDKs ask for; not " + ", ".join(RESERVED_FLAG_KEYS) + " (pages)",
+    )
     value_type: ValueType = "boolean"
     default_value: Any = False
     description: str = Field(default="", max_length=5000)

@@ -124,7 +124,11 @@ def api_flags(
 
 
 @api.post(
-    "/flags", status_code=201, responses=error_responses((409, "a flag with that key exists"))
+    "/flags",
+    status_code=201,
+    responses=error_responses(
+        (404, "a prerequisite names no flag"), (409, "a flag with that key exists")
+    ),
 )
 def api_create_flag(db: DbDep, principal: WriteApi, body: FlagCreate) -> FlagPublic:
     """A new flag, on in every environment and serving its default until rules are added."""

@@ -90,7 +90,17 @@ def api_library(
     }
 
 
-@api.get("/experiments/{key}/doc", responses=error_responses((404, "no experiment of that key")))
+@api.get(
+    "/experiments/{key}/doc",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"text/markdown": {"schema": {"type": "string"}}},
+            "description": "The experiment doc, Markdown",
+        },
+        **error_responses((404, "no experiment of that key")),
+    },
+)
 def api_doc(db: DbDep, principal: ReadApi, key: ExpKey) -> Response:
     """The experiment doc as Markdown (the frozen results once decided)."""
     exp = registry.experiment_by_key(db, key)

@@ -13,21 +13,67 @@ from productops.core.errors import InvalidInput, ProductOpsError
 from productops.experiments import stats
 from productops.experiments.power import calculator, runtime
 from productops.web.deps import DbDep, ReadApi, ReadPage, is_fragment, reads_only, workspace_of
+from productops.web.responses import error_responses
 from productops.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["experiments"])
 
 
+def _aggregate(kind: str, fields: dict[str, Any], *, optional_type: bool = False) -> dict[str, Any]:
+    required = [k for k in fields if k != "type"]
+    return {
+        "type": "object",
+        "properties": {"type": {"const": kind}, **fields},
+        "required": required if optional_type else ["type", *required],
+        "additionalProperties": False,
+    }
+
+
+_COUNT = {"type": "number", "minimum": 0}
+_NUMBER = {"type": "number"}
+_MEAN = {"n": _COUNT, "sum": _NUMBER, "sum_squares": _COUNT}
+_PROPORTION = {"n": _COUNT, "sum": {**_COUNT, "description": "conversions, at most n"}}
+# The shapes `stats.compare` takes (docs/experiments.md): a mean (the default type) or a
+# proportion, each with or without CUPED's pre-period sums, or a ratio (delta method).
+AGGREGATE: dict[str, Any] = {
+    "oneOf": [
+        _aggregate("mean", _MEAN, optional_type=True),
+        _aggregate(
+            "mean",
+            {**_MEAN, "pre_sum": _NUMBER, "pre_sum_squares": _COUNT, "pre_sum_products": _NUMBER},
+            optional_type=True,
+        ),
+        _aggregate("proportion", _PROPORTION),
+        _aggregate(
+            "proportion",
+            {**_PROPORTION, "pre_sum": _COUNT, "pre_sum_products": _NUMBER},
+        ),
+        _aggregate(
+            "ratio",
+            {
+                **_MEAN,
+                "denominator_sum": _NUMBER,
+                "denominator_sum_squares": _COUNT,
+                "sum_products": _NUMBER,
+            },
+        ),
+    ]
+}
+
+
 class CompareRequest(BaseModel):
-    """Two arms' aggregates (gbstats' shapes) and how to compare them."""
+    """Two arms' aggregates (gbstats' shapes, both of one type) and how to compare them."""
 
     model_config = ConfigDict(extra="forbid")
 
     a: dict[str, Any] = Field(
-        description='the control, e.g. {"type": "proportion", "sum": 120, "n": 1000}'
+        description='the control, e.g. {"type": "proportion", "sum": 120, "n": 1000}',
+        json_schema_extra=AGGREGATE,
     )
-    b: dict[str, Any] = Field(description="the treatment, same shape")
+    b: dict[str, Any] = Field(
+        description="the treatment, of the control's type", json_schema_extra=AGGREGATE
+    )
     test: Literal["ttest", "sequential", "bayesian"] = "ttest"
     difference: Literal["relative", "absolute"] = "relative"
     alpha: float = Field(default=0.05, gt=0, lt=1)
@@ -38,7 +84,7 @@ class CompareRequest(BaseModel):
 @reads_only
 def api_compare(principal: ReadApi, body: CompareRequest) -> dict[str, Any]:
     """`stats.compare` over HTTP: the effect of b against a, its interval and p-value (or
-    chance to win and risk). Bad aggregates get a 400 naming the arm and field."""
+    chance to win and risk). Bad aggregates get a 422 naming the arm and field."""
     return stats.compare(
         body.a,
         body.b,
@@ -91,7 +137,7 @@ def _plan(
     return out
 
 
-@api.get("/power")
+@api.get("/power", responses=error_responses((404, "no metric of that name in the catalog")))
 def api_power(
     request: Request,
     principal: ReadApi,

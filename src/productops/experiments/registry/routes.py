@@ -109,7 +109,10 @@ def api_experiments(
 @api.post(
     "/experiments",
     status_code=201,
-    responses=error_responses((409, "an experiment with that key exists")),
+    responses=error_responses(
+        (404, "no flag, feature request or epic with the key or id given to link"),
+        (409, "an experiment with that key exists"),
+    ),
 )
 def api_create_experiment(
     request: Request, db: DbDep, principal: WriteApi, body: ExperimentCreate
@@ -124,7 +127,12 @@ def api_experiment(db: DbDep, principal: ReadApi, key: ExpKey) -> ExperimentPubl
     return ExperimentPublic.model_validate(service.experiment_by_key(db, key))
 
 
-@api.patch("/experiments/{key}", responses=NO_EXPERIMENT)
+@api.patch(
+    "/experiments/{key}",
+    responses=error_responses(
+        (404, "no experiment of that key, or no flag, feature request or epic to link")
+    ),
+)
 def api_update_experiment(
     request: Request, db: DbDep, principal: WriteApi, key: ExpKey, body: ExperimentUpdate
 ) -> ExperimentPublic:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
 
 from productops.core.auth import Principal
 from productops.core.errors import InvalidInput, NotFound
@@ -40,9 +41,22 @@ def _cors(request: Request, response: Response) -> Response:
     return response
 
 
+class SdkRefusal(BaseModel):
+    """GrowthBook's own wording of a refusal, which its SDKs expect."""
+
+    status: int = Field(description="the HTTP status again")
+    error: str = Field(description="what went wrong")
+
+
 @sdk_api.get(
     "/api/features/{client_key}",
-    responses=error_responses((404, "no live SDK connection with that client key")),
+    responses={
+        404: {
+            "model": SdkRefusal,
+            "description": "no live SDK connection with that client key (GrowthBook's shape: "
+            '`{"status": 404, "error": "Invalid API key"}`)',
+        }
+    },
 )
 def features_endpoint(request: Request, db: DbDep, client_key: ClientKey) -> Response:
     """GrowthBook's SDK payload for the connection's environment (and project): point any

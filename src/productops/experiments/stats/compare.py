@@ -31,6 +31,7 @@ DEFAULT_SEQUENTIAL_TUNING = 5000.0  # gbstats' N*: the sample size the intervals
 BASELINE_ZERO = "the baseline's mean is zero: a relative effect is undefined"
 NO_VARIANCE = "an arm has no variance (too few units, or all have the same value)"
 NO_UNITS = "an arm has no units"
+OUT_OF_RANGE = "the sums are too large or too small to compare in floating point"
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,30 @@ def compare_arms(
     va, vb = arm_a.variance, arm_b.variance
     if va <= 0 or vb <= 0:
         return result(error=NO_VARIANCE)
+    try:
+        compared = _effect(arm_a, arm_b, test, relative, alpha, sequential_tuning)
+    except (ZeroDivisionError, OverflowError, ValueError):
+        return result(error=OUT_OF_RANGE)
+    if not all(math.isfinite(v) for v in _numbers(compared)):
+        return result(error=OUT_OF_RANGE)
+    return result(**compared)
+
+
+def _numbers(values: dict[str, Any]) -> list[float]:
+    out: list[float] = []
+    for v in values.values():
+        out.extend(v if isinstance(v, tuple) else (v,))
+    return out
+
+
+def _effect(
+    arm_a: Arm, arm_b: Arm, test: str, relative: bool, alpha: float, sequential_tuning: float
+) -> dict[str, Any]:
+    """The effect of b on a, its interval and p-value (or chance to win and risk), on arms
+    with units, variance and (for a relative effect) a non-zero baseline."""
+    na, nb = arm_a.n, arm_b.n
+    ua, ub = arm_a.unadjusted_mean, arm_b.unadjusted_mean
+    ma, va, vb = arm_a.mean, arm_a.variance, arm_b.variance
     diff = arm_b.mean - ma
     if relative:
         point = diff / ua
@@ -185,15 +210,15 @@ def compare_arms(
         point = diff
         variance = vb / nb + va / na
     sd = math.sqrt(variance)
-    if bayesian:
+    if test == "bayesian":
         z = float(special.ndtri(1 - alpha / 2))
-        return result(
-            expected=point,
-            ci=(point - z * sd, point + z * sd),
-            uplift_stddev=sd,
-            chance_to_win=_normal_sf0(point, sd),
-            risk=_risk(point, sd),
-        )
+        return {
+            "expected": point,
+            "ci": (point - z * sd, point + z * sd),
+            "uplift_stddev": sd,
+            "chance_to_win": _normal_sf0(point, sd),
+            "risk": _risk(point, sd),
+        }
     if test == "sequential":
         n = na + nb
         rho2 = (-2 * math.log(alpha) + math.log(-2 * math.log(alpha) + 1)) / sequential_tuning
@@ -203,13 +228,19 @@ def compare_arms(
         )
         log_evalue = rho2 * (point * point * n / variance) / (2 * tr2p1) - 0.5 * math.log(tr2p1)
         p_value = 1.0 if log_evalue <= 0 else math.exp(-log_evalue)
-        return result(
-            expected=point, ci=(point - width, point + width), uplift_stddev=sd, p_value=p_value
-        )
+        return {
+            "expected": point,
+            "ci": (point - width, point + width),
+            "uplift_stddev": sd,
+            "p_value": p_value,
+        }
     sa, sb = va / na, vb / nb
     dof = (sa + sb) ** 2 / (sa * sa / (na - 1) + sb * sb / (nb - 1))
     width = float(special.stdtrit(dof, 1 - alpha / 2)) * sd
     p_value = 2 * float(special.stdtr(dof, -abs(point) / sd))
-    return result(
-        expected=point, ci=(point - width, point + width), uplift_stddev=sd, p_value=p_value
-    )
+    return {
+        "expected": point,
+        "ci": (point - width, point + width),
+        "uplift_stddev": sd,
+        "p_value": p_value,
+    }
