@@ -281,6 +281,87 @@ def test_scheduled_changes_apply_when_due(workspace: Workspace) -> None:
         assert flags.settings_of(s, fid)["staging"].enabled is False
 
 
+def _namespaced(key: str, start: float, end: float) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "experiment",
+            "experiment_key": key,
+            "variations": [{"value": False}, {"value": True}],
+            "namespace": {"name": "checkout", "start": start, "end": end},
+        }
+    ]
+
+
+def test_a_scheduled_change_that_no_longer_passes_is_recorded_failed_not_applied(
+    workspace: Workspace,
+) -> None:
+    """Checked when scheduled, and again when due: another flag took the namespace's slice
+    in between, so the change is not published and says why."""
+    a, b = _flag(workspace, "a"), _flag(workspace, "b")
+    soon = utcnow() + dt.timedelta(minutes=5)
+    with transaction(workspace.sessions) as s:
+        flags.schedule_change(s, b, "production", soon, "test", rules=_namespaced("e-b", 0, 0.5))
+        flags.set_rules(s, a, "production", _namespaced("e-a", 0.25, 0.75), "test")
+    with workspace.sessions() as s:
+        before = sdk.payload(s, "production")
+    with transaction(workspace.sessions) as s:
+        done = flags.apply_due_changes(s, now=soon + dt.timedelta(seconds=1))
+    assert len(done) == 1 and done[0]["outcome"].startswith("failed: ")
+    assert "overlaps flag 'a'" in done[0]["outcome"]
+    with workspace.sessions() as s:
+        assert flags.settings_of(s, b)["production"].rules == []
+        assert sdk.payload(s, "production")["features"] == before["features"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda s, fid: flags.set_rules(
+            s, fid, "production", [{"type": "force", "value": True}], "t"
+        ),
+        lambda s, fid: flags.set_enabled(s, fid, "staging", True, "t"),
+        lambda s, fid: flags.update_flag(s, fid, {"default_value": True}, "t"),
+    ],
+    ids=["rules", "back on after the kill switch", "default"],
+)
+def test_a_change_that_cannot_be_evaluated_is_never_published(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, change: Any
+) -> None:
+    """Whatever the checks at save let through, the flag is evaluated as SDKs would before
+    it is stored: if that fails (here the evaluator breaks on this one flag), the change is
+    refused with the reason, nothing is stored or audited, and SDKs keep the last payload."""
+    fid = _flag(workspace, "fragile")
+    with transaction(workspace.sessions) as s:
+        flags.set_rules(s, fid, "staging", [{"type": "force", "value": True}], "t")
+        flags.set_enabled(s, fid, "staging", False, "t")
+    with workspace.sessions() as s:
+        before = sdk.payload(s, "production")
+        audited = len(s.scalars(select(AuditEvent)).all())
+
+    def evaluate(ctx: Context, key: str) -> Any:
+        if key == "fragile":
+            raise RecursionError("maximum recursion depth exceeded")
+        return evaluate_feature(ctx, key)
+
+    monkeypatch.setattr(flags, "evaluate_feature", evaluate)
+    with (
+        pytest.raises(RuleError, match=r"'fragile' in \w+ cannot be evaluated: maximum recursion"),
+        transaction(workspace.sessions) as s,
+    ):
+        change(s, fid)
+    with workspace.sessions() as s:
+        assert sdk.payload(s, "production")["features"] == before["features"]
+        assert len(s.scalars(select(AuditEvent)).all()) == audited
+        settings = flags.settings_of(s, fid)
+        assert settings["production"].rules == [] and not settings["staging"].enabled
+        assert flags.get_flag(s, fid).default_value is False
+    # The kill switch itself always works, even on a flag that cannot be evaluated.
+    with transaction(workspace.sessions) as s:
+        flags.set_enabled(s, fid, "production", False, "t")
+    with workspace.sessions() as s:
+        assert not flags.settings_of(s, fid)["production"].enabled
+
+
 def test_stale_flag_report(workspace: Workspace) -> None:
     done = _flag(workspace, "old-launch")
     live = _flag(workspace, "live-test")

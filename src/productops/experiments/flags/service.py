@@ -31,6 +31,7 @@ from productops.experiments.flags.rules import (
     to_growthbook,
 )
 from productops.experiments.models import Environment, Flag, FlagSetting, ScheduledChange
+from productops.experiments.schemas import RESERVED_FLAG_KEYS
 
 DEFAULT_ENVIRONMENTS = (
     ("production", "Production"),
@@ -38,7 +39,7 @@ DEFAULT_ENVIRONMENTS = (
     ("development", "Development"),
 )
 STALE_AFTER_DAYS = 30
-RESERVED_KEYS = frozenset({"sdk", "stale", "schedules"})  # /flags/<these> are pages
+RESERVED_KEYS = frozenset(RESERVED_FLAG_KEYS)  # /flags/<these> are pages
 
 # Moves on every change made in this process, so payload caches here follow at once (other
 # processes' changes are seen through `flags_version` within a second).
@@ -310,6 +311,8 @@ def set_enabled(
         setting.version += 1
         setting.updated_at = utcnow()
         session.flush()
+        if enabled:  # killing always works (an emergency); serving the rules again is checked
+            _check_publishable(session, flag)
         changed()
         audit.record(
             session,
