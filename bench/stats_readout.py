@@ -2,11 +2,10 @@
 control, each comparison a Welch t-test, plus the SRM check and Holm's correction), with
 productops' stats engine and with gbstats on the same aggregates, in the same run.
 
-gbstats pins numpy<2 and pandas<2, so it runs in a venv of its own (made if missing):
+gbstats pins numpy<2 and pandas<2, so it runs in a venv of its own, which the first run makes
+(`~/.cache/productops/gbstats-0.8.0`, pip install gbstats==0.8.0 from PyPI):
 
-    python3.11 -m venv /work/tmp/gbstats-venv
-    /work/tmp/gbstats-venv/bin/pip install gbstats==0.8.0
-    .venv/bin/python bench/stats_readout.py [--gbstats-python /work/tmp/gbstats-venv/bin/python]
+    .venv/bin/python bench/stats_readout.py [--gbstats-python PATH] [--repeats 50]
 
 gbstats is timed in its own process with its fastest public path (the TwoSidedTTest class on
 SampleMeanStatistic / ProportionStatistic, and check_srm; no pandas), on the same aggregates;
@@ -20,6 +19,7 @@ import json
 import random
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -86,9 +86,26 @@ def ours(data: dict[str, Any]) -> stats.Readout:
     )
 
 
+GBSTATS_VENV = Path.home() / ".cache" / "productops" / "gbstats-0.8.0"
+
+
+def make_gbstats_venv() -> None:
+    """gbstats in a venv of its own (it pins numpy<2 and pandas<2)."""
+    print(f"  (making {GBSTATS_VENV} with gbstats 0.8.0 from PyPI, once)", flush=True)
+    base = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base, "-m", "venv", str(GBSTATS_VENV)], check=True)
+    subprocess.run(
+        [str(GBSTATS_VENV / "bin" / "pip"), "install", "-q", "gbstats==0.8.0"], check=True
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--gbstats-python", default="/work/tmp/gbstats-venv/bin/python")
+    parser.add_argument(
+        "--gbstats-python",
+        default=str(GBSTATS_VENV / "bin" / "python"),
+        help="a Python with gbstats 0.8.0 (made in its own venv when it is the default)",
+    )
     parser.add_argument("--repeats", type=int, default=50)
     args = parser.parse_args()
     data = aggregates()
@@ -104,11 +121,10 @@ def main() -> None:
     )
     print(f"  productops stats.analyse   {ours_median * 1000:8.3f} ms")
     python = Path(args.gbstats_python)
+    if not python.exists() and python == GBSTATS_VENV / "bin" / "python":
+        make_gbstats_venv()
     if not python.exists():
-        print(
-            f"  gbstats: {python} is missing; make it with python3.11 -m venv and "
-            "pip install gbstats==0.8.0"
-        )
+        print(f"  gbstats: {python} is missing: give a Python with gbstats==0.8.0")
         return
     proc = subprocess.run(
         [str(python), "-c", GBSTATS_SCRIPT],
