@@ -138,7 +138,7 @@ def test_a_new_consent_text_means_consenting_again_before_taking_part(workspace:
         assert participants.consent_states(s, [w.zelda])[w.zelda] == ("outdated", 1)
     with (
         transaction(workspace.sessions) as s,
-        pytest.raises(InvalidInput, match=r"must consent again.*version 1.*version 2"),
+        pytest.raises(Conflict, match=r"must consent again.*version 1.*version 2"),
     ):
         participants.record_contact(
             s, w.zelda, ContactCreate(kind="participated"), "test", w.rules, can_override=False

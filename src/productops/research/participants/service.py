@@ -355,7 +355,7 @@ def record_contact(
             state_, version = consent_states(session, [p.id])[p.id]
             if state_ != "current":
                 agreed = f"they agreed to version {version}" if version else "they have not agreed"
-                raise InvalidInput(
+                raise Conflict(
                     f"{p.pseudonym} must consent again before taking part: {agreed}, the "
                     f"current text is version {text.version}"
                 )
@@ -707,8 +707,14 @@ def import_participants(
                 row=row.number,
                 column="status",
             )
-        segment = row.get("segment").strip()[:50] or None
-        person_name = row.get("name").strip()[:300] or None
+        segment = row.get("segment").strip() or None
+        if segment and len(segment) > 50:
+            raise CsvError(
+                file, "a segment is at most 50 characters", row=row.number, column="segment"
+            )
+        person_name = row.get("name").strip() or None
+        if person_name and len(person_name) > 300:
+            raise CsvError(file, "a name is at most 300 characters", row=row.number, column="name")
         account = row.get("account_external_id").strip() or None
         parsed.append(
             (row.number, {"email": email, "external_id": external, "phone": phone, "status": status,

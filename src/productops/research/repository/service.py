@@ -60,14 +60,34 @@ def get_study(session: Session, study_id: int) -> Study:
     return study
 
 
+_LINKS = {
+    "owner_id": "user",
+    "objective_id": "objective",
+    "request_id": "feature request",
+    "participant_id": "participant",
+    "session_id": "session",
+}
+
+
+def _check_links(session: Session, table: Any, values: dict[str, Any]) -> None:
+    """Each record the values link to must exist: a link to nothing is refused by name
+    (404, "no objective 12"), before anything is changed."""
+    for key, value in values.items():
+        if value is None or key not in _LINKS:
+            continue
+        for fk in table.columns[key].foreign_keys:
+            target = fk.column
+            if session.scalar(select(target).where(target == value)) is None:
+                raise NotFound(f"no {_LINKS[key]} {value}")
+
+
 def _flush_links(session: Session, what: str) -> None:
-    """Flush; a link to an objective, request, owner or participant that does not exist is
-    the caller's mistake, said in words."""
+    """Flush; a link to a record removed meanwhile is the caller's mistake, said in words."""
     try:
         with session.begin_nested():
             session.flush()
     except IntegrityError as exc:
-        raise InvalidInput(
+        raise NotFound(
             f"{what}: a linked owner, objective, feature request, session or participant does "
             "not exist"
         ) from exc
@@ -75,6 +95,7 @@ def _flush_links(session: Session, what: str) -> None:
 
 def create_study(session: Session, data: StudyCreate, actor: str) -> Study:
     """A new study (planned unless said otherwise)."""
+    _check_links(session, Study.__table__, data.model_dump())
     study = Study(**data.model_dump(), created_by=actor)
     study.title = study.title.strip()
     session.add(study)
@@ -87,6 +108,7 @@ def update_study(session: Session, study_id: int, data: StudyUpdate, actor: str)
     """Change the fields sent; audited with old and new values."""
     study = get_study(session, study_id)
     changes: dict[str, Any] = {}
+    _check_links(session, Study.__table__, data.model_dump(exclude_unset=True))
     for key, value in data.model_dump(exclude_unset=True).items():
         if key in ("title", "method", "status", "goal") and value is None:
             raise InvalidInput(f"'{key}' cannot be emptied")

@@ -30,8 +30,13 @@ from productops.research.privacy.export import access_export
 from productops.research.recruiting import service as recruiting
 from productops.research.repository import service as repo
 from productops.research.routes.common import (
+    ConsentFilter,
     Day,
+    InsightStatusFilter,
+    MethodFilter,
     OptId,
+    ParticipantStatusFilter,
+    StudyStatusFilter,
     Text60,
     Text200,
     masked_quote,
@@ -99,8 +104,8 @@ def api_studies(
     db: DbDep,
     principal: ReadApi,
     q: Text200 = None,
-    method: Text60 = None,
-    status: Text60 = None,
+    method: MethodFilter = None,
+    status: StudyStatusFilter = None,
     limit: Limit = 100,
     offset: Offset = 0,
     format: Literal["json", "csv"] = "json",
@@ -121,7 +126,11 @@ def api_studies(
     return out
 
 
-@api.post("/studies", status_code=201, responses=error_responses(400))
+@api.post(
+    "/studies",
+    status_code=201,
+    responses=error_responses((404, "a linked user, objective or feature request does not exist")),
+)
 def api_create_study(db: DbDep, principal: WriteApi, body: StudyCreate) -> StudyPublic:
     return StudyPublic.model_validate(repo.create_study(db, body, principal.actor))
 
@@ -209,6 +218,11 @@ def api_create_note(
     return _note_out(request, db, principal, note)
 
 
+# A file name without folders whose extension says the kind (any case).
+TRANSCRIPT_NAME = (
+    r"^[^/\\\x00]+\.([Tt][Xx][Tt]|[Mm][Dd]|[Mm][Aa][Rr][Kk][Dd][Oo][Ww][Nn]|[Vv][Tt][Tt]|"
+    r"[Ss][Rr][Tt]|[Dd][Oo][Cc][Xx])$"
+)
 _UPLOAD = {
     "requestBody": {
         "required": True,
@@ -228,7 +242,7 @@ async def api_upload_transcript(
     db: DbDep,
     principal: WriteApi,
     study_id: RecordId,
-    filename: Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[^/\\\x00]+$")],
+    filename: Annotated[str, Query(min_length=1, max_length=200, pattern=TRANSCRIPT_NAME)],
     title: Annotated[str | None, Query(max_length=300)] = None,
     session_id: OptId = None,
 ) -> NotePublic:
@@ -454,7 +468,7 @@ def api_insights(
     q: Text200 = None,
     study: OptId = None,
     tag: OptId = None,
-    status: Text60 = None,
+    status: InsightStatusFilter = None,
     request_id: Annotated[int | None, Query(alias="request", ge=1, le=2**31 - 1)] = None,
     format: Literal["json", "csv"] = "json",
 ) -> list[InsightPublic] | Response:
@@ -581,7 +595,7 @@ def api_search(
         str, Query(min_length=1, max_length=500, description="what do we already know about…")
     ],
     study: OptId = None,
-    method: Text60 = None,
+    method: MethodFilter = None,
     tag: OptId = None,
     segment: Text60 = None,
     since: Day = None,
@@ -657,10 +671,10 @@ def api_participants(
     db: DbDep,
     principal: ReadApi,
     q: Text200 = None,
-    status: Text60 = None,
+    status: ParticipantStatusFilter = None,
     segment: Text60 = None,
     plan: Text60 = None,
-    consent: Text60 = None,
+    consent: ConsentFilter = None,
     limit: Limit = 100,
     offset: Offset = 0,
     format: Literal["json", "csv"] = "json",
@@ -765,7 +779,8 @@ def api_contacts(db: DbDep, principal: ReadApi, participant_id: RecordId) -> lis
     "/participants/{participant_id}/contacts",
     status_code=201,
     responses=error_responses(
-        (404, "no such participant or study"), (409, "in cooldown or do not contact: send override")
+        (404, "no such participant or study"),
+        (409, "in cooldown or do not contact (send override), or no consent to the current text"),
     ),
 )
 def api_record_contact(

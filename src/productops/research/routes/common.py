@@ -4,13 +4,12 @@ see), query filters, uploads with a size limit, the sub-navigation."""
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal, get_args
 
 from fastapi import Query, Request
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, WithJsonSchema
 from sqlalchemy.orm import Session
 
 from productops.core.auth import Principal
@@ -22,9 +21,10 @@ from productops.research.pseudonyms import people as who
 from productops.research.pseudonyms.mask import Masked, mask
 from productops.research.pseudonyms.vault import Vault
 from productops.research.repository import service as repo
+from productops.research.schemas import InsightStatus, Method, StudyStatus
 from productops.research.settings import section
 from productops.web.deps import workspace_of
-from productops.web.params import blank_is_none
+from productops.web.params import MAX_ID, OptionalDate, blank_is_none
 
 PAGE_SIZE = 50
 SUBNAV = (
@@ -35,10 +35,49 @@ SUBNAV = (
     ("Recruit", "/research/recruit"),
     ("Consent", "/research/consent"),
 )
-Text60 = Annotated[str | None, BeforeValidator(blank_is_none), Query(max_length=60)]
-Text200 = Annotated[str | None, BeforeValidator(blank_is_none), Query(max_length=200)]
-Day = Annotated[dt.date | None, BeforeValidator(blank_is_none), Query()]
-OptId = Annotated[int | None, BeforeValidator(blank_is_none), Query(ge=1, le=2**31 - 1)]
+# The constraint comes before the validator that reads an empty box as "not given" (the other
+# way round pydantic applies `max_length` to None and the request fails with a 500).
+Text60 = Annotated[str | None, Query(max_length=60), BeforeValidator(blank_is_none)]
+Text200 = Annotated[str | None, Query(max_length=200), BeforeValidator(blank_is_none)]
+Day = OptionalDate
+_EMPTY = {"type": "string", "maxLength": 0}
+OptId = Annotated[
+    int | None,
+    Query(ge=1, le=MAX_ID),
+    BeforeValidator(blank_is_none),
+    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_ID}, _EMPTY]}),
+]
+
+
+def _one_of(values: tuple[str, ...]) -> WithJsonSchema:
+    """What the document says a choice box takes: one of the values, or nothing."""
+    return WithJsonSchema({"anyOf": [{"type": "string", "enum": list(values)}, _EMPTY]})
+
+
+# Filters with a fixed set of values say them, so a wrong one is refused by name (422).
+MethodFilter = Annotated[
+    Method | None, Query(), BeforeValidator(blank_is_none), _one_of(get_args(Method))
+]
+StudyStatusFilter = Annotated[
+    StudyStatus | None, Query(), BeforeValidator(blank_is_none), _one_of(get_args(StudyStatus))
+]
+InsightStatusFilter = Annotated[
+    InsightStatus | None,
+    Query(),
+    BeforeValidator(blank_is_none),
+    _one_of(get_args(InsightStatus)),
+]
+ParticipantStatus = Literal["free", "in_cooldown", "do_not_contact", "blocklisted", "opted_out"]
+ParticipantStatusFilter = Annotated[
+    ParticipantStatus | None,
+    Query(),
+    BeforeValidator(blank_is_none),
+    _one_of(get_args(ParticipantStatus)),
+]
+ConsentState = Literal["current", "outdated", "withdrawn", "none"]
+ConsentFilter = Annotated[
+    ConsentState | None, Query(), BeforeValidator(blank_is_none), _one_of(get_args(ConsentState))
+]
 
 
 def pii(principal: Principal) -> bool:

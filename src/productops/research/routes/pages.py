@@ -23,7 +23,10 @@ from productops.research.repository import service as repo
 from productops.research.routes.common import (
     SUBNAV,
     Day,
+    InsightStatusFilter,
+    MethodFilter,
     OptId,
+    StudyStatusFilter,
     Text60,
     Text200,
     masked_quote,
@@ -53,7 +56,7 @@ from productops.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
 WritePage = Annotated[Principal, require(RESEARCH_WRITE, page=True)]
-FormId = Annotated[int | None, BeforeValidator(blank_is_none), Form()]
+FormId = Annotated[int | None, Form(), BeforeValidator(blank_is_none)]
 FormText = Annotated[str, Form(max_length=300)]
 
 
@@ -86,7 +89,7 @@ def search_page(
     principal: ReadPage,
     q: Text200 = None,
     study: OptId = None,
-    method: Text60 = None,
+    method: MethodFilter = None,
     tag: OptId = None,
     segment: Text60 = None,
     since: Day = None,
@@ -154,8 +157,8 @@ def studies_page(
     db: DbDep,
     principal: ReadPage,
     q: Text200 = None,
-    method: Text60 = None,
-    status: Text60 = None,
+    method: MethodFilter = None,
+    status: StudyStatusFilter = None,
 ) -> Response:
     rows, total = repo.list_studies(db, q=q, method=method, status=status, limit=None)
     users = {u.id: u.name for u in db.query(User).all()}
@@ -183,7 +186,11 @@ def studies_page(
 
 @pages.get("/research/studies.csv")
 def studies_csv(
-    db: DbDep, principal: ReadPage, q: Text200 = None, method: Text60 = None, status: Text60 = None
+    db: DbDep,
+    principal: ReadPage,
+    q: Text200 = None,
+    method: MethodFilter = None,
+    status: StudyStatusFilter = None,
 ) -> Response:
     rows, _ = repo.list_studies(db, q=q, method=method, status=status, limit=None)
     counts = repo.study_counts(db, [s.id for s in rows])
@@ -220,8 +227,8 @@ def create_study_form(
     title: Annotated[str, Form(min_length=1, max_length=300)],
     method: Annotated[Literal[METHODS], Form()] = "interview",  # type: ignore[valid-type]
     goal: Annotated[str, Form(max_length=20_000)] = "",
-    starts_on: Annotated[Any, BeforeValidator(blank_is_none), Form()] = None,
-    ends_on: Annotated[Any, BeforeValidator(blank_is_none), Form()] = None,
+    starts_on: Annotated[Any, Form(), BeforeValidator(blank_is_none)] = None,
+    ends_on: Annotated[Any, Form(), BeforeValidator(blank_is_none)] = None,
     request_id: FormId = None,
     objective_id: FormId = None,
 ) -> Response:
@@ -297,8 +304,8 @@ def update_study_form(
     method: Annotated[Literal[METHODS], Form()],  # type: ignore[valid-type]
     status: Annotated[Literal[STUDY_STATUSES], Form()],  # type: ignore[valid-type]
     goal: Annotated[str, Form(max_length=20_000)] = "",
-    starts_on: Annotated[Any, BeforeValidator(blank_is_none), Form()] = None,
-    ends_on: Annotated[Any, BeforeValidator(blank_is_none), Form()] = None,
+    starts_on: Annotated[Any, Form(), BeforeValidator(blank_is_none)] = None,
+    ends_on: Annotated[Any, Form(), BeforeValidator(blank_is_none)] = None,
     request_id: FormId = None,
     objective_id: FormId = None,
 ) -> Response:
@@ -327,9 +334,9 @@ def create_session_form(
     study_id: int,
     title: Annotated[str, Form(min_length=1, max_length=300)],
     participant_id: FormId = None,
-    happened_at: Annotated[Any, BeforeValidator(blank_is_none), Form()] = None,
+    happened_at: Annotated[Any, Form(), BeforeValidator(blank_is_none)] = None,
     duration_minutes: Annotated[
-        int | None, BeforeValidator(blank_is_none), Form(ge=1, le=1440)
+        int | None, Form(ge=1, le=1440), BeforeValidator(blank_is_none)
     ] = None,
 ) -> Response:
     repo.create_session(
@@ -549,7 +556,7 @@ def insights_page(
     q: Text200 = None,
     study: OptId = None,
     tag: OptId = None,
-    status: Text60 = None,
+    status: InsightStatusFilter = None,
 ) -> Response:
     """The insight board: every finding with its evidence count and tags, by status."""
     rows = repo.list_insights(db, study_id=study, tag_id=tag, status=status, q=q, limit=None)
@@ -592,7 +599,7 @@ def insights_csv(
     q: Text200 = None,
     study: OptId = None,
     tag: OptId = None,
-    status: Text60 = None,
+    status: InsightStatusFilter = None,
 ) -> Response:
     rows = repo.list_insights(db, study_id=study, tag_id=tag, status=status, q=q, limit=None)
     ids = [i.id for i in rows]

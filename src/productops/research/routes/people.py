@@ -30,6 +30,8 @@ from productops.research.repository import service as repo
 from productops.research.routes.common import (
     PAGE_SIZE,
     SUBNAV,
+    ConsentFilter,
+    ParticipantStatusFilter,
     Text60,
     Text200,
     pii,
@@ -54,7 +56,7 @@ from productops.web.templating import render
 pages = APIRouter(include_in_schema=False)
 RecruitPage = Annotated[Principal, require(RESEARCH_RECRUIT, page=True)]
 ErasePage = Annotated[Principal, require(PEOPLE_ERASE, page=True)]
-FormId = Annotated[int | None, BeforeValidator(blank_is_none), Form()]
+FormId = Annotated[int | None, Form(), BeforeValidator(blank_is_none)]
 Consent = Literal["current", "outdated", "withdrawn", "none"]
 
 
@@ -76,11 +78,11 @@ def participants_page(
     db: DbDep,
     principal: ReadPage,
     q: Text200 = None,
-    status: Text60 = None,
+    status: ParticipantStatusFilter = None,
     segment: Text60 = None,
     plan: Text60 = None,
-    consent: Text60 = None,
-    study: Annotated[int | None, BeforeValidator(blank_is_none), Query(ge=1, le=2**31 - 1)] = None,
+    consent: ConsentFilter = None,
+    study: Annotated[int | None, Query(ge=1, le=2**31 - 1), BeforeValidator(blank_is_none)] = None,
     offset: Annotated[int, Query(ge=0, le=10**7)] = 0,
 ) -> Response:
     """Every participant with whether they may be contacted now, and why not."""
@@ -124,10 +126,10 @@ def participants_csv(
     db: DbDep,
     principal: ReadPage,
     q: Text200 = None,
-    status: Text60 = None,
+    status: ParticipantStatusFilter = None,
     segment: Text60 = None,
     plan: Text60 = None,
-    consent: Text60 = None,
+    consent: ConsentFilter = None,
 ) -> Response:
     """The filtered list as CSV; names and contact details only for people.pii."""
     show = pii(principal)
@@ -200,7 +202,7 @@ def import_feedback_people_form(
     request: Request,
     db: DbDep,
     principal: RecruitPage,
-    since: Annotated[Any, BeforeValidator(blank_is_none), Form()] = None,
+    since: Annotated[Any, Form(), BeforeValidator(blank_is_none)] = None,
 ) -> Response:
     participants.import_feedback_people(db, vault_of(request), principal.actor, since=since)
     return RedirectResponse("/research/participants?status=free", status_code=303)
