@@ -15,7 +15,7 @@ import pytest
 from productops.analytics import analyses as A
 from productops.analytics import store
 from productops.analytics.analyses.segments import Breakdown
-from productops.analytics.analyses.trends import Series, trends
+from productops.analytics.analyses.trend_series import Series, trends
 from productops.analytics.query.cohorts import (
     CohortDefinition,
     CohortRule,
@@ -23,7 +23,8 @@ from productops.analytics.query.cohorts import (
     members,
     size_over_time,
 )
-from productops.analytics.query.filters import Filters, PropertyFilter, filtered
+from productops.analytics.query.filtering import filtered
+from productops.analytics.query.filters import Filters, PropertyFilter
 from productops.analytics.query.tables import event_tables
 from productops.core.errors import InvalidInput
 from tests.analytics.insights_data import END, PLANTED, START, write_store
@@ -478,3 +479,100 @@ def test_stickiness_and_lifecycle_of_one_event(con: Any) -> None:
 def test_person_analyses_refuse_an_event_property_breakdown(con: Any) -> None:
     with pytest.raises(InvalidInput, match=r"person\.TRAIT"):
         A.retention(con, START, END, breakdown="event.$browser")
+
+
+# --- paths and funnels in depth ----------------------------------------------------------------
+
+
+def test_planted_paths_after_and_before_an_event(con: Any) -> None:
+    from productops.analytics.analyses.paths import path_people, paths
+
+    got = paths(con, START, END, event="tour_started", depth=3)
+    nodes = {(s, e): n for s, e, n in got.nodes.data[["step", "event", "people"]].values}
+    assert nodes == {
+        (1, "tour_started"): 5,
+        (2, "tour_step"): 4,
+        (2, "tour_skipped"): 1,
+        (3, "tour_done"): 4,
+        (3, "report_shared"): 1,
+    }
+    edges = {
+        (s, a, b): n for s, a, b, n in got.edges.data[["step", "source", "target", "people"]].values
+    }
+    assert edges[(1, "tour_started", "tour_step")] == 4
+    assert edges[(2, "tour_skipped", "report_shared")] == 1
+    assert got.anchor_people == 5
+    thin = paths(con, START, END, event="tour_started", depth=3, min_share=0.5)
+    assert set(thin.edges.data["target"]) == {"tour_step", "tour_done"}
+    people, n = path_people(con, START, END, 2, "tour_skipped", event="tour_started", depth=3)
+    assert (people, n) == (["planted-4"], 1)
+    before = paths(con, START, END, event="tour_done", direction="before", depth=3)
+    nodes = {(s, e): n for s, e, n in before.nodes.data[["step", "event", "people"]].values}
+    assert nodes[(3, "tour_done")] == 4 and nodes[(2, "tour_step")] == 4
+    assert nodes[(1, "tour_started")] == 4
+
+
+def test_paths_match_hand_written_sql(con: Any) -> None:
+    from productops.analytics.analyses.paths import paths
+
+    got = paths(con, START, END, event="signup", depth=3, max_per_step=50)
+    want = sql(
+        con,
+        f"""
+        WITH seq AS (
+            SELECT person_id, event, ts, event_id,
+                   lag(event) OVER (PARTITION BY person_id ORDER BY ts, event_id) AS prev
+            FROM events_resolved e
+            WHERE e.ts >= DATE '2024-03-01' AND e.ts < DATE '2024-06-01'
+              AND ({ACTIVE} OR e.event = 'signup')),
+        folded AS (
+            SELECT person_id, event,
+                   row_number() OVER (PARTITION BY person_id ORDER BY ts, event_id) AS pos
+            FROM seq WHERE prev IS NULL OR prev <> event),
+        anchor AS (SELECT person_id, min(pos) AS p0 FROM folded WHERE event = 'signup' GROUP BY 1)
+        SELECT pos - p0 + 1 AS step, event, count(*) AS people
+        FROM folded JOIN anchor USING (person_id)
+        WHERE pos >= p0 AND pos < p0 + 3 GROUP BY ALL
+        """,
+    )
+    left = {(int(s), e): int(n) for s, e, n in got.nodes.data[["step", "event", "people"]].values}
+    right = {(int(s), e): int(n) for s, e, n in want.values}
+    assert left == right and len(right) >= 8
+
+
+def test_funnel_people_times_exclusions_and_correlation(con: Any) -> None:
+    from productops.analytics.analyses import funnel_depth as F
+
+    steps = ["$pageview", "signup", "report_created"]
+    deep = F.funnel_people(con, steps, START, END)
+    plain = A.funnel(con, steps, START, END)
+    assert list(F.step_counts(deep)["persons"]) == list(plain.data["persons"])
+    assert F.people_at(deep, 3, "converted") == sorted(
+        str(p) for p in deep.people[deep.people["step"] == 3]["person_id"]
+    )
+    dropped = F.people_at(deep, 2, "dropped")
+    assert len(dropped) == int(plain.data["persons"][1] - plain.data["persons"][2])
+    summary, hist = F.times_to_convert(deep)
+    done = deep.people[deep.people["step"] >= 2]
+    secs = (pd.to_datetime(done["t2"]) - pd.to_datetime(done["t1"])).dt.total_seconds()
+    assert summary["median_seconds"][0] == pytest.approx(secs.median())
+    assert int(hist[hist["step"] == 2]["persons"].sum()) == len(done)
+    # planted: the tour, excluding a skip between start and done
+    tour = F.funnel_people(con, ["tour_started", "tour_done"], START, END)
+    assert list(F.step_counts(tour)["persons"]) == [5, 4]
+    skip = F.Exclusion(event="tour_step", from_step=1, to_step=2)
+    assert list(
+        F.step_counts(
+            F.funnel_people(con, ["tour_started", "tour_done"], START, END, exclusions=[skip])
+        )["persons"]
+    ) == [1, 0]
+    corr = F.correlation(con, tour, START, END).data.set_index("value")
+    # tour_step: the 4 who finished did it, the one who skipped did not
+    row = corr.loc["tour_step"]
+    assert (
+        row["converted_with"],
+        row["dropped_with"],
+        row["converted_without"],
+        row["dropped_without"],
+    ) == (4, 0, 0, 1)
+    assert row["odds_ratio"] == pytest.approx((4 + 1) * (1 + 1) / ((0 + 1) * (0 + 1)))

@@ -13,6 +13,7 @@ from productops.analytics.analyses import routes as analyses_routes
 from productops.analytics.catalog import routes as catalog_routes
 from productops.analytics.cohorts import routes as cohorts_routes
 from productops.analytics.dashboards import routes as dashboards_routes
+from productops.analytics.explore import routes as explore_routes
 from productops.analytics.ingest import routes as ingest_routes
 from productops.analytics.profiles import routes as profiles_routes
 from productops.analytics.query.source import event_summary
@@ -24,6 +25,8 @@ from productops.web.nav import HomeCount, NavEntry, add_home_cards, add_nav
 
 ROOMS = (
     ingest_routes,
+    # before dashboards: the explorers answer /insights/funnel and /insights/retention
+    explore_routes,
     dashboards_routes,
     analyses_routes,
     catalog_routes,

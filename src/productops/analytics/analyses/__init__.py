@@ -32,7 +32,7 @@ if TYPE_CHECKING:
         rolling_active_users,
         stickiness,
     )
-    from productops.analytics.analyses.trends import Series, TrendsResult, trends
+    from productops.analytics.analyses.trend_series import Series, TrendsResult, trends
     from productops.analytics.query import (
         ANY_EVENT,
         EXCLUDED_FROM_ACTIVE,
@@ -59,9 +59,9 @@ _NAMES = {
     "CohortSpec": "..query.cohorts",
     "Filters": "..query.filters",
     "PropertyFilter": "..query.filters",
-    "Series": ".trends",
-    "TrendsResult": ".trends",
-    "trends": ".trends",
+    "Series": ".trend_series",
+    "TrendsResult": ".trend_series",
+    "trends": ".trend_series",
     "ANY_EVENT": "..query",
     "ActivityFilter": "..query",
     "Dimension": "..query",

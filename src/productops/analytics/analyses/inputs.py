@@ -13,12 +13,11 @@ import datetime as dt
 import re
 from typing import Literal
 
-from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from productops.analytics.analyses.segments import Breakdown, as_breakdown
 from productops.analytics.cohorts import service as cohorts
-from productops.analytics.query.filters import FILTER_OPS, Filters, PropertyFilter
+from productops.analytics.query.filters import FILTER_OPS, Filters, PropertyFilter, make_filter
 from productops.core.errors import InvalidInput
 
 DatePreset = Literal["7d", "30d", "90d", "mtd", "custom"]
@@ -47,15 +46,6 @@ def parse_filter(text: str) -> PropertyFilter:
     elif op in ("is_set", "is_not_set"):
         parsed = None
     return make_filter(m["prop"], op, parsed)
-
-
-def make_filter(prop: str, op: str, value: object) -> PropertyFilter:
-    """A filter from its three parts, every mistake a 422 naming it."""
-    try:
-        return PropertyFilter.model_validate({"property": prop, "op": op, "value": value})
-    except ValidationError as exc:
-        problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
-        raise InvalidInput(f"filter {prop} {op}: {problems}") from None
 
 
 def filter_text(flt: PropertyFilter) -> str:

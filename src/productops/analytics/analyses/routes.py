@@ -22,7 +22,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from productops.analytics import analyses
 from productops.analytics.analyses import ActivityFilter, Insight
 from productops.analytics.analyses import inputs as _inputs
-from productops.analytics.analyses.trends import Series, trends
+from productops.analytics.analyses.trend_series import Series, trends
 from productops.analytics.catalog.service import activity_filter
 from productops.analytics.query.filters import FILTER_OPS, Filters, PropertyFilter
 from productops.analytics.query.source import check_events_seen, default_end, event_source

@@ -37,7 +37,8 @@ from productops.analytics.query.dimensions import (
     attribute,
 )
 from productops.analytics.query.dimensions import label as _label
-from productops.analytics.query.filters import Filters, filtered
+from productops.analytics.query.filtering import filtered
+from productops.analytics.query.filters import Filters
 from productops.analytics.query.grains import (
     Grain,
     period_index,

@@ -38,11 +38,11 @@ from productops.analytics.query.activity import (
 from productops.analytics.query.cohorts import segments as cohort_segments
 from productops.analytics.query.dimensions import check_property_name, property_number
 from productops.analytics.query.dimensions import label as _label
+from productops.analytics.query.filtering import filtered
 from productops.analytics.query.filters import (
     Filters,
     PropertyFilter,
     event_value,
-    filtered,
     with_profile_values,
 )
 from productops.analytics.query.grains import (

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from productops.analytics.cohorts import service
 from productops.analytics.cohorts.models import Cohort
 from productops.analytics.query.cohorts import CohortDefinition, CohortRule
-from productops.analytics.query.filters import FILTER_OPS
+from productops.analytics.query.filters import FILTER_OPS, make_filter
 from productops.analytics.query.source import default_end, event_names
 from productops.core.auth import Permission
 from productops.core.errors import InvalidInput
@@ -242,8 +242,6 @@ async def cohorts_create(
     people_file: UploadFile | None = None,
 ) -> Response:
     """Save a cohort from the form: rules (one row each) or an uploaded CSV of people."""
-    from productops.analytics.analyses.inputs import make_filter
-
     try:
         if kind == "static":
             if people_file is None or not people_file.filename:

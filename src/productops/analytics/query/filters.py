@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import ibis
@@ -254,33 +254,12 @@ def with_profile_values(
     return j.drop(pacct), names
 
 
-def filtered(tables: EventTables, filters: Filters | None) -> EventTables:
-    """`tables` whose events are only those passing `filters` (the same tables when there
-    are none). Persons and accounts stay whole: they describe, the events count."""
-    if filters is None or filters.empty:
-        return tables
-    ev = tables.events
-    columns = list(ev.columns)
-    rows = ev
-    keep: list[ir.BooleanValue] = []
-    profile = [f for f in filters.properties if f.dimension.scope != "event"]
-    for f in filters.properties:
-        if f.dimension.scope == "event":
-            keep.append(condition(event_value(tables, rows, f.dimension), f))
-    if profile:
-        rows, names = with_profile_values(tables, rows, [f.dimension for f in profile], "_fv")
-        keep += [condition(rows[n], f) for n, f in zip(names, profile, strict=True)]
-    if keep:
-        rows = rows.filter(*keep)
-    if profile:
-        rows = rows.select(*columns)
-    if filters.cohorts or filters.not_cohorts:
-        from productops.analytics.query.cohorts import members
+def make_filter(prop: str, op: str, value: object) -> PropertyFilter:
+    """A filter from its three parts, every mistake an InvalidInput naming it."""
+    from pydantic import ValidationError
 
-        for cohort in filters.cohorts:
-            m = members(tables, cohort)
-            rows = rows.semi_join(m, rows.person_id == m.person_id)
-        for cohort in filters.not_cohorts:
-            m = members(tables, cohort)
-            rows = rows.anti_join(m, rows.person_id == m.person_id)
-    return replace(tables, events=rows)
+    try:
+        return PropertyFilter.model_validate({"property": prop, "op": op, "value": value})
+    except ValidationError as exc:
+        problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise InvalidInput(f"filter {prop} {op}: {problems}") from None

@@ -1,0 +1,215 @@
+"""Charts of the explorers (Vega-Lite through Altair): trends as lines, bars, areas;
+breakdowns of retention, stickiness and lifecycle; the paths flow as a Sankey-style diagram."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+from productops.analytics.charts import spec
+
+DISPLAYS = ("line", "bar", "area", "number", "table")
+WIDTH = "container"
+
+
+def _series_name(frame: pd.DataFrame) -> pd.Series:
+    name = frame["label"].astype(str)
+    if "breakdown" in frame.columns:
+        name = name + " · " + frame["breakdown"].astype(str)
+    return name
+
+
+def trends_chart(data: pd.DataFrame, display: str, grain: str) -> dict[str, Any] | None:
+    """Lines, bars or areas of every series (and breakdown value) over time; the previous
+    range dashed (lines) or faded (bars, areas) beside the current one."""
+    if data.empty or display not in ("line", "bar", "area"):
+        return None
+    frame = data.copy()
+    frame["line"] = _series_name(frame)
+    frame["period"] = pd.to_datetime(frame["period"])
+    if "compare" not in frame.columns:
+        frame["compare"] = "current"
+    frame["value"] = frame["value"].astype("float64")
+    unit: Any = {"day": "yearmonthdate", "week": "yearmonthdate", "month": "yearmonth"}[grain]
+    base = alt.Chart(frame).encode(
+        x=alt.X("period:T", timeUnit=unit, title=grain),
+        y=alt.Y("value:Q", title="value"),
+        color=alt.Color("line:N", title="series"),
+        tooltip=[
+            alt.Tooltip("line:N", title="series"),
+            alt.Tooltip("period:T", timeUnit=unit, title=grain),
+            alt.Tooltip("value:Q", format=",.2f"),
+            alt.Tooltip("compare:N"),
+        ],
+    )
+    if display == "line":
+        chart = base.mark_line(point=True).encode(
+            strokeDash=alt.StrokeDash("compare:N", legend=alt.Legend(title="range"))
+        )
+    elif display == "area":
+        chart = base.mark_area(opacity=0.7).encode(
+            opacity=alt.Opacity("compare:N", legend=None, scale=alt.Scale(range=[0.8, 0.3]))
+        )
+    else:
+        chart = base.mark_bar().encode(
+            xOffset=alt.XOffset("line:N"),
+            opacity=alt.Opacity("compare:N", legend=None, scale=alt.Scale(range=[1.0, 0.4])),
+        )
+    return spec(chart.properties(width=WIDTH, height=320))
+
+
+def breakdown_lines(
+    data: pd.DataFrame, x: str, y: str, x_title: str, y_title: str, percent: bool = False
+) -> dict[str, Any] | None:
+    """One line per breakdown value (retention curves, days active)."""
+    if data.empty:
+        return None
+    frame = data.copy()
+    frame["breakdown"] = frame["breakdown"].astype(str)
+    chart = (
+        alt.Chart(frame)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X(f"{x}:O", title=x_title),
+            y=alt.Y(
+                f"{y}:Q", title=y_title, axis=alt.Axis(format=".0%") if percent else alt.Axis()
+            ),
+            color=alt.Color("breakdown:N", title="breakdown"),
+            tooltip=[
+                "breakdown:N",
+                f"{x}:O",
+                alt.Tooltip(f"{y}:Q", format=".1%" if percent else ","),
+            ],
+        )
+        .properties(width=WIDTH, height=300)
+    )
+    return spec(chart)
+
+
+def retention_curves(data: pd.DataFrame) -> dict[str, Any] | None:
+    """Retention by breakdown value: the share of all cohorts back N periods later."""
+    if data.empty:
+        return None
+    sizes = data.groupby(["breakdown", "period"], as_index=False)[["persons", "cohort_size"]].sum()
+    sizes["share"] = sizes["persons"] / sizes["cohort_size"]
+    return breakdown_lines(sizes, "period", "share", "periods later", "retained", percent=True)
+
+
+def lifecycle_by(data: pd.DataFrame) -> dict[str, Any] | None:
+    """Lifecycle bars per breakdown value, one small chart each."""
+    if data.empty:
+        return None
+    long = data.melt(
+        id_vars=["breakdown", "period"],
+        value_vars=["new", "returning", "resurrecting", "dormant"],
+        var_name="status",
+        value_name="persons",
+    )
+    long["period"] = pd.to_datetime(long["period"])
+    chart = (
+        alt.Chart(long)
+        .mark_bar()
+        .encode(
+            x=alt.X("period:T", timeUnit="yearmonthdate", title="period"),
+            y=alt.Y("persons:Q", title="people"),
+            color=alt.Color(
+                "status:N",
+                scale=alt.Scale(
+                    domain=["new", "returning", "resurrecting", "dormant"],
+                    range=["#2e7d32", "#1565c0", "#f9a825", "#c62828"],
+                ),
+            ),
+            tooltip=[
+                "breakdown:N",
+                alt.Tooltip("period:T", timeUnit="yearmonthdate"),
+                "status:N",
+                "persons:Q",
+            ],
+        )
+        .properties(width=260, height=180)
+        .facet(facet=alt.Facet("breakdown:N", title=None), columns=3)
+    )
+    return spec(chart)
+
+
+def time_histogram(hist: pd.DataFrame) -> dict[str, Any] | None:
+    """Time to convert per step, in readable bins."""
+    if hist.empty or int(hist["persons"].sum()) == 0:
+        return None
+    frame = hist.assign(step_name=hist["step"].astype(str) + ". " + hist["event"].astype(str))
+    order = list(dict.fromkeys(frame["time"]))
+    chart = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("time:N", sort=order, title="time from the previous step"),
+            y=alt.Y("persons:Q", title="people"),
+            color=alt.Color("step_name:N", title="step"),
+            xOffset="step_name:N",
+            tooltip=["step_name:N", "time:N", "persons:Q"],
+        )
+        .properties(width=WIDTH, height=240)
+    )
+    return spec(chart)
+
+
+def sankey_svg(nodes: pd.DataFrame, edges: pd.DataFrame, link: Any, width: int = 960) -> str | None:
+    """The paths flow as SVG markup: a column per step, a bar per event (height by people),
+    bands between them (width by people). `link(step, event)` gives each node's address."""
+    from markupsafe import escape
+
+    if nodes.empty:
+        return None
+    steps = sorted(int(s) for s in set(nodes["step"]))
+    height = 420
+    gap = 10
+    col_w = 14
+    xs = {s: 20 + i * (width - 200) / max(1, len(steps) - 1) for i, s in enumerate(steps)}
+    top = max(int(nodes[nodes["step"] == s]["people"].sum()) for s in steps) or 1
+    scale = (height - 40 - gap * 10) / top
+    box: dict[tuple[int, str], tuple[float, float]] = {}  # top, bottom
+    out_free: dict[tuple[int, str], float] = {}
+    in_free: dict[tuple[int, str], float] = {}
+    parts = [
+        f'<svg viewBox="0 0 {width} {height}" width="100%" role="img" '
+        'aria-label="Paths flow" class="paths-flow" xmlns="http://www.w3.org/2000/svg">'
+    ]
+    for s in steps:
+        y = 20.0
+        for _, row in nodes[nodes["step"] == s].iterrows():
+            h = max(2.0, float(row["people"]) * scale)
+            key = (s, str(row["event"]))
+            box[key] = (y, y + h)
+            out_free[key] = in_free[key] = y
+            y += h + gap
+    for _, e in edges.iterrows():
+        s = int(e["step"])
+        a, b = (s, str(e["source"])), (s + 1, str(e["target"]))
+        if a not in box or b not in box:
+            continue
+        h = max(1.0, float(e["people"]) * scale)
+        y0, y1 = out_free[a], in_free[b]
+        out_free[a] += h
+        in_free[b] += h
+        x0, x1 = xs[s] + col_w, xs[s + 1]
+        mid = (x0 + x1) / 2
+        title = f"{e['source']} → {e['target']}: {int(e['people']):,} people"
+        parts.append(
+            f'<path d="M{x0:.1f},{y0 + h / 2:.1f} C{mid:.1f},{y0 + h / 2:.1f} {mid:.1f},'
+            f'{y1 + h / 2:.1f} {x1:.1f},{y1 + h / 2:.1f}" stroke-width="{h:.1f}" '
+            f'class="flow-band"><title>{escape(title)}</title></path>'
+        )
+    for (s, name), (y_top, y_bottom) in box.items():
+        row = nodes[(nodes["step"] == s) & (nodes["event"] == name)].iloc[0]
+        title = f"step {s}: {name} — {int(row['people']):,} people ({float(row['share']):.0%})"
+        href = link(s, name)
+        parts.append(
+            f'<a href="{escape(href)}"><rect x="{xs[s]:.1f}" y="{y_top:.1f}" width="{col_w}" '
+            f'height="{y_bottom - y_top:.1f}" class="flow-node"><title>{escape(title)}</title>'
+            f'</rect><text x="{xs[s] + col_w + 4:.1f}" y="{(y_top + y_bottom) / 2 + 4:.1f}" '
+            f'class="flow-label">{escape(name)} ({int(row["people"]):,})</text></a>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
