@@ -110,6 +110,16 @@ def exposure_chart(daily: list[list[Any]], variations: list[dict[str, Any]]) -> 
     else:
         frame["users"] = []
     order = [v["name"] for v in variations]
+    # Ticks on whole UTC days, evenly spaced from the first, at most about eight (Vega's own
+    # put some at noon, and its day steps restart at each month).
+    ticks: list[int] = []
+    if not frame.empty:
+        days = pd.to_datetime(frame["day"], utc=True)
+        first, span = days.min(), (days.max() - days.min()).days + 1
+        step = max(1, -(-span // 8))
+        ticks = [
+            int((first + pd.Timedelta(days=d)).timestamp() * 1000) for d in range(0, span, step)
+        ]
     chart = (
         alt.Chart(frame)
         .mark_line(point=True)
@@ -118,7 +128,9 @@ def exposure_chart(daily: list[list[Any]], variations: list[dict[str, Any]]) -> 
                 "day:T",
                 title=None,
                 scale=alt.Scale(type="utc"),
-                axis=alt.Axis(format="%b %-d", formatType="utc"),
+                axis=alt.Axis(format="%b %-d", values=ticks)
+                if ticks
+                else alt.Axis(format="%b %-d"),
             ),
             y=alt.Y("users:Q", title="Users (cumulative)"),
             color=alt.Color(
