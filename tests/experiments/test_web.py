@@ -277,6 +277,31 @@ def test_untrusted_text_is_escaped_and_exports_are_formula_safe(workspace: Works
     assert ",'=HYPERLINK(1)" in csv_text or '"\'=HYPERLINK(1)"' in csv_text
 
 
+def test_a_search_with_a_typo_offers_the_close_words(workspace: Workspace) -> None:
+    _setup(workspace)
+    viewer = sign_in(workspace, "viewer")
+    page = viewer.client.get("/flags?q=chekout").text
+    assert "No flags match." in page and '<a href="/flags?q=checkout">checkout</a>?' in page
+    assert "Did you mean" not in viewer.client.get("/flags?q=zzzz").text
+    assert "Did you mean" not in viewer.client.get("/flags?q=checkout").text
+    page = viewer.client.get("/experiments?q=mobil").text
+    assert "No experiments match." in page  # flags' words are not offered for experiments
+    assert "Did you mean" not in page
+
+
+def test_the_calculator_reads_a_percentage_and_names_a_baseline_out_of_range(
+    workspace: Workspace,
+) -> None:
+    viewer = sign_in(workspace, "viewer")
+    as_share = viewer.client.get("/experiments/calculator?baseline=0.1&mde=10")
+    as_percent = viewer.client.get("/experiments/calculator?baseline=10%25&mde=10")
+    assert as_share.status_code == as_percent.status_code == 200
+    assert "14,751" in as_share.text and "14,751" in as_percent.text
+    wrong = viewer.client.get("/experiments/calculator?baseline=10&mde=10")
+    assert wrong.status_code == 422
+    assert "a conversion rate is between 0 and 1, not 10 (10 % is 0.1)" in wrong.text
+
+
 # --- evaluation over REST ----------------------------------------------------------------------
 
 

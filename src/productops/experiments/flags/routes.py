@@ -386,6 +386,7 @@ def flags_page(
     context = {
         "rows": rows,
         "total": total,
+        "suggestions": service.did_you_mean(db, q) if q and not total else [],
         "environments": envs,
         "q": q or "",
         "project": project or "",

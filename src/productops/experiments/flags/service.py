@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from productops.core import audit
 from productops.core.clock import aware_utc, utcnow
 from productops.core.errors import Conflict, InvalidInput, NotFound
+from productops.experiments import suggest
 from productops.experiments.flags.conditions import ConditionError, check_condition
 from productops.experiments.flags.evaluate import Context, evaluate_feature
 from productops.experiments.flags.rules import (
@@ -694,6 +695,14 @@ def _single_value(flag: Flag, setting: FlagSetting) -> tuple[Any, str] | None:
     ):
         return first.get("value"), "rolled out to everyone"
     return None
+
+
+def did_you_mean(session: Session, typed: str) -> list[str]:
+    """Search terms close to `typed` from the flags' keys and tags (for a search that found
+    nothing)."""
+    texts = list(session.scalars(select(Flag.key)))
+    texts += [t for tags in session.scalars(select(Flag.tags)) for t in tags or []]
+    return suggest.did_you_mean(typed, texts)
 
 
 def export_flags(session: Session, **filters: Any) -> tuple[list[str], list[list[Any]]]:

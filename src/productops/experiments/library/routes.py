@@ -130,6 +130,7 @@ def library_page(
         {
             "entries": entries,
             "total": total,
+            "suggestions": registry.did_you_mean(db, q, "decided") if q and not total else [],
             "q": q or "",
             "tag": tag or "",
             "decision": decision,

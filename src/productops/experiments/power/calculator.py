@@ -230,10 +230,14 @@ def plan(
         raise PowerInputError(f"arms: {arms} is not between 2 and 20")
     _check("mde_relative", mde_relative, 0, 100)
     if kind == "proportion":
+        if not 0 < baseline < 1:
+            raise PowerInputError(
+                f"baseline: a conversion rate is between 0 and 1, not {baseline:g} (10 % is 0.1)"
+            )
         treatment = baseline * (1 + mde_relative)
         if treatment >= 1:
             raise PowerInputError(
-                f"mde_relative: a lift of {mde_relative:.0%} takes {baseline:g} past 100%"
+                f"mde: a lift of {mde_relative:.0%} takes a {baseline:.1%} conversion past 100%"
             )
         n = sample_size_proportion(baseline, treatment, alpha=alpha, power=power)
     elif kind == "mean":

@@ -192,7 +192,7 @@ def calculator_page(
         result = _plan(
             request,
             kind,
-            _number(baseline, "baseline"),
+            _baseline(baseline, kind),
             _number(mde, "minimum detectable effect") / 100,
             _number(sd, "standard deviation") if sd.strip() else None,
             arms,
@@ -219,6 +219,12 @@ def calculator_page(
     return render(
         request, template, context, status_code=422 if error and not is_fragment(request) else 200
     )
+
+
+def _baseline(text: str, kind: str) -> float:
+    """A conversion typed as a percentage (`12%`) is a share (0.12)."""
+    value = _number(text, "baseline")
+    return value / 100 if kind == "proportion" and text.strip().endswith("%") else value
 
 
 def _number(text: str, what: str) -> float:

@@ -280,6 +280,7 @@ def experiments_page(
     context = {
         "rows": rows,
         "total": total,
+        "suggestions": service.did_you_mean(db, q) if q and not total else [],
         "latest": latest,
         "q": q or "",
         "status": status,

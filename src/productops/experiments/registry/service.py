@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from productops.core import audit
 from productops.core.clock import utcnow
 from productops.core.errors import Conflict, InvalidInput, NotFound
+from productops.experiments import suggest
 from productops.experiments.flags.rules import check_key
 from productops.experiments.models import Experiment, Flag, ResultSnapshot
 from productops.experiments.schemas import ExperimentCreate, ExperimentUpdate, Transition
@@ -349,6 +350,18 @@ def save_result(
         {"key": exp.key, "snapshot": snap.id, "users": data.get("users")},
     )
     return snap
+
+
+def did_you_mean(session: Session, typed: str, status: str | None = None) -> list[str]:
+    """Search terms close to `typed` from the experiments' keys, names and tags (of one
+    `status` when given), for a search that found nothing."""
+    query = select(Experiment.key, Experiment.name, Experiment.tags)
+    if status:
+        query = query.where(Experiment.status == status)
+    texts: list[str] = []
+    for key, name, tags in session.execute(query):
+        texts += [key, name, *(tags or [])]
+    return suggest.did_you_mean(typed, texts)
 
 
 def export_experiments(session: Session, **filters: Any) -> tuple[list[str], list[list[Any]]]:
