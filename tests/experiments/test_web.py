@@ -275,6 +275,7 @@ def test_untrusted_text_is_escaped_and_exports_are_formula_safe(workspace: Works
         assert "<script>alert" not in page and "&lt;script&gt;" in page
     csv_text = viewer.client.get("/flags.csv").text
     assert ",'=HYPERLINK(1)" in csv_text or '"\'=HYPERLINK(1)"' in csv_text
+    assert '"on, 1 rule"' in csv_text and '"on, 0 rules"' in csv_text
 
 
 def test_a_search_with_a_typo_offers_the_close_words(workspace: Workspace) -> None:

@@ -727,10 +727,11 @@ def export_flags(session: Session, **filters: Any) -> tuple[list[str], list[list
         states = []
         for e in envs:
             s = row.settings.get(e)
+            n = len(s.rules or []) if s is not None else 0
             states.append(
                 ""
                 if s is None
-                else ("on" if s.enabled else "killed") + f", {len(s.rules or [])} rules"
+                else ("on" if s.enabled else "killed") + f", {n} rule{'' if n == 1 else 's'}"
             )
         out.append(
             [
