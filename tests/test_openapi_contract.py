@@ -176,6 +176,20 @@ LEEWAY: dict[str, Leeway] = {
         "`before` must be a `next_cursor` this server gave (422 for any other text)",
         fitting_but_refused=("422",),
     ),
+    "POST /api/v1/saved-insights": Leeway(
+        "what an insight's parameters must hold depends on its kind (a SQL query the console "
+        "accepts, a funnel's two steps, a trends question): one field shapes another (422)",
+        fitting_but_refused=("422",),
+    ),
+    "PUT /api/v1/dashboards/{dashboard_id}/panels": Leeway(
+        "panels name saved insights that must exist and the catalog's metrics (422)",
+        fitting_but_refused=("422",),
+    ),
+    "PUT /api/v1/dashboards/{dashboard_id}/scope": Leeway(
+        "filters are PROPERTY:OP[:VALUE] texts whose grammar no schema says, and the start "
+        "must not be after the end (422)",
+        fitting_but_refused=("422",),
+    ),
     "POST /api/v1/sql": Leeway(
         "the query must be one read-only SELECT over the event tables within the console's "
         "limits: SQL's grammar is not a JSON schema (422)",
@@ -418,6 +432,26 @@ KNOWN: dict[str, dict[str, Any]] = {
     },
     "POST /api/v1/sql/queries/{query_id}/run": {"path_parameters": {"query_id": 1}},
     "DELETE /api/v1/sql/queries/{query_id}": {"path_parameters": {"query_id": 2}},
+    # Saved insights 1-3 (`_insights`: 3 is the one deleted) and annotation 1.
+    "GET /api/v1/saved-insights/{insight_id}": {"path_parameters": {"insight_id": 1}},
+    "PATCH /api/v1/saved-insights/{insight_id}": {
+        "path_parameters": {"insight_id": 1},
+        "body": {"description": "by event"},
+    },
+    "DELETE /api/v1/saved-insights/{insight_id}": {"path_parameters": {"insight_id": 3}},
+    "POST /api/v1/saved-insights": {
+        "body": {"kind": "sql", "title": "Count", "params": {"query": "SELECT 1 AS one"}}
+    },
+    "DELETE /api/v1/annotations/{annotation_id}": {"path_parameters": {"annotation_id": 1}},
+    "POST /api/v1/annotations": {"body": {"day": "2024-01-10", "text": "Launch"}},
+    "PUT /api/v1/dashboards/{dashboard_id}/panels": {
+        "path_parameters": {"dashboard_id": 2},
+        "body": [{"insight": 1, "width": "full"}],
+    },
+    "PUT /api/v1/dashboards/{dashboard_id}/scope": {
+        "path_parameters": {"dashboard_id": 2},
+        "body": {"days": 30},
+    },
     # Profiles of the story's people and accounts (tests/analytics/test_analyses.py).
     "GET /api/v1/profiles/people/{person_id}": {"path_parameters": {"person_id": "alice"}},
     "GET /api/v1/profiles/people/{person_id}/events": {"path_parameters": {"person_id": "alice"}},
@@ -576,7 +610,7 @@ def demo_like(sqlite_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> I
         _portfolio(ws, s)
         _experiments(ws, s)
         _feedback(s)
-        _insights(s)
+        _insights(ws, s)
         known, fixed = research_contract.records(ws, s)
     for label, parameters in known.items():
         monkeypatch.setitem(KNOWN, label, parameters)
@@ -594,11 +628,15 @@ def _cohorts(s: Any) -> None:
     cohorts.create_cohort(s, "Beta", people=["alice", "bob"], actor="t")
 
 
-def _insights(s: Any) -> None:
-    """Saved SQL queries 1 and 2 (2 is deleted)."""
+def _insights(ws: Workspace, s: Any) -> None:
+    """Saved SQL queries 1 to 3 (2 is deleted as a query, 3 as an insight), annotation 1,
+    dashboard 2 (of saved insight 1)."""
+    import datetime
+
     from productops.analytics import saved
 
-    for title in ("Events by name", "Old query"):
+    saved.add_annotation(s, datetime.date(2024, 1, 9), "Pricing page launched", actor="t")
+    for title in ("Events by name", "Old query", "Gone"):
         saved.save_insight(
             s,
             "sql",
@@ -606,6 +644,7 @@ def _insights(s: Any) -> None:
             {"query": "SELECT event, count(*) AS n FROM events GROUP BY 1", "chart": {}},
             actor="t",
         )
+    dashboards.save_dashboard(s, ws, "Mixed", "", [{"insight": 1}], actor="t")
 
 
 def _portfolio(ws: Workspace, s: Any) -> None:

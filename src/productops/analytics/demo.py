@@ -386,7 +386,7 @@ def make_catalog(ctx: DemoContext) -> dict[str, Any]:
             actor="demo",
         )
     ctx.progress(700, None, "Computing the dashboards")
-    from productops.analytics.dashboards.service import warm
+    from productops.analytics.dashboards.boards import warm
 
     panels = warm(ws)  # the first visit finds every chart computed
     return {"metrics": 7, "drift_events": len(drift), "panels": panels}

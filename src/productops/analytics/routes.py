@@ -47,7 +47,7 @@ def _warm_in_background(ws: Any) -> None:
     import logging
     import threading
 
-    from productops.analytics.dashboards.service import warm
+    from productops.analytics.dashboards.boards import warm
 
     def run() -> None:
         try:

@@ -8,13 +8,18 @@ from typing import TYPE_CHECKING
 from productops.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from productops.analytics.dashboards.boards import (
+        dashboard_panels,
+        set_panels,
+        set_scope,
+        warm,
+    )
     from productops.analytics.dashboards.service import (
         PANEL_KEYS,
         PANELS,
         UNITS,
         Panel,
         base_version,
-        dashboard_panels,
         delete_dashboard,
         funnel_panel,
         get_dashboard,
@@ -32,7 +37,7 @@ _NAMES = {
     "Panel": ".service",
     "UNITS": ".service",
     "base_version": ".service",
-    "dashboard_panels": ".service",
+    "dashboard_panels": ".boards",
     "delete_dashboard": ".service",
     "funnel_panel": ".service",
     "get_dashboard": ".service",
@@ -41,6 +46,9 @@ _NAMES = {
     "palette": ".service",
     "retention_panel": ".service",
     "save_dashboard": ".service",
+    "set_panels": ".boards",
+    "set_scope": ".boards",
+    "warm": ".boards",
     "standard_dashboard": ".service",
 }
 __all__ = [
@@ -58,6 +66,9 @@ __all__ = [
     "palette",
     "retention_panel",
     "save_dashboard",
+    "set_panels",
+    "set_scope",
     "standard_dashboard",
+    "warm",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES)

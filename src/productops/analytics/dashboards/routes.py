@@ -10,11 +10,27 @@ from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from productops.analytics import dashboards
+from productops.analytics import dashboards, saved
+from productops.analytics.dashboards.insights import (
+    KIND_LABELS,
+    InsightRef,
+    Scope,
+    check_params,
+    explorer_url,
+    insight_panel,
+)
 from productops.analytics.query.source import default_end, event_names, event_summary
 from productops.core.auth import Permission
 from productops.core.errors import InvalidInput, NotFound
-from productops.web.deps import DbDep, ReadApi, UserPage, WriteApi, WritePage, workspace_of
+from productops.web.deps import (
+    DbDep,
+    ReadApi,
+    UserPage,
+    WriteApi,
+    WritePage,
+    is_fragment,
+    workspace_of,
+)
 from productops.web.export import frame_response
 from productops.web.params import OptionalDate, RecordId
 from productops.web.responses import error_responses
@@ -247,11 +263,19 @@ def dashboards_create(
 @pages.get("/insights/dashboards/{dashboard_id}")
 def dashboard_page(request: Request, db: DbDep, principal: UserPage, dashboard_id: int) -> Response:
     row = dashboards.get_dashboard(db, dashboard_id)
-    panels = dashboards.dashboard_panels(workspace_of(request), row.panels)
+    panels = dashboards.dashboard_panels(workspace_of(request), row.panels, settings=row.settings)
     return _chart_page(
         request,
         "analytics/dashboard.html",
-        {"dashboard": row, "panels": panels, "tab": "dashboards"},
+        {
+            "dashboard": row,
+            "panels": panels,
+            "tab": "dashboards",
+            "scope": Scope.of(row.settings),
+            "can_write": principal.can(Permission.WRITE),
+            "insights": saved.list_insights(db),
+            "kind_labels": KIND_LABELS,
+        },
     )
 
 
@@ -263,7 +287,9 @@ def dashboard_panel_fragment(
     row = dashboards.get_dashboard(db, dashboard_id)
     if not 0 <= index < len(row.panels):
         raise NotFound(f"dashboard {dashboard_id} has no panel {index}")
-    panel = dashboards.dashboard_panels(workspace_of(request), row.panels)[index]
+    panel = dashboards.dashboard_panels(workspace_of(request), row.panels, settings=row.settings)[
+        index
+    ]
     return render(
         request,
         "analytics/_panel.html",
@@ -284,7 +310,9 @@ def export_dashboard_panel(
     row = dashboards.get_dashboard(db, dashboard_id)
     if not 0 <= index < len(row.panels):
         raise NotFound(f"dashboard {dashboard_id} has no panel {index}")
-    panel = dashboards.dashboard_panels(workspace_of(request), row.panels)[index]
+    panel = dashboards.dashboard_panels(workspace_of(request), row.panels, settings=row.settings)[
+        index
+    ]
     return _export(panel, fmt, f"dashboard-{dashboard_id}-panel-{index}")
 
 
@@ -292,9 +320,13 @@ def export_dashboard_panel(
 
 
 class PanelIn(BaseModel):
+    """A catalog metric (`metric`, `by`, `grain`, `days`) or a saved insight (`insight`)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    metric: str = Field(max_length=200)
+    metric: str | None = Field(default=None, max_length=200)
+    insight: int | None = Field(default=None, ge=1, le=2**31 - 1, description="a saved insight")
+    width: Literal["half", "full"] = "half"
     by: str | None = Field(default=None, max_length=100)
     grain: str = Field(default="week", pattern="^(day|week|month)$")
     days: int = Field(default=90, ge=1, le=3660)
@@ -314,6 +346,9 @@ class DashboardOut(BaseModel):
     name: str
     description: str
     panels: list[dict[str, Any]]
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="the dashboard-wide range and filters"
+    )
 
 
 class PanelOut(BaseModel):
@@ -327,7 +362,11 @@ class PanelOut(BaseModel):
 
 def _dash_out(row: Any) -> DashboardOut:
     return DashboardOut(
-        id=row.id, name=row.name, description=row.description, panels=list(row.panels)
+        id=row.id,
+        name=row.name,
+        description=row.description,
+        panels=list(row.panels),
+        settings=dict(row.settings or {}),
     )
 
 
@@ -365,7 +404,7 @@ def api_create_dashboard(
         workspace_of(request),
         body.name,
         body.description,
-        [p.model_dump() for p in body.panels],
+        [_panel_in(p) for p in body.panels],
         actor=principal.actor,
     )
     return _dash_out(row)
@@ -376,13 +415,454 @@ def api_dashboard(
     request: Request, db: DbDep, principal: ReadApi, dashboard_id: RecordId
 ) -> list[PanelOut]:
     row = dashboards.get_dashboard(db, dashboard_id)
-    return [_panel_out(p) for p in dashboards.dashboard_panels(workspace_of(request), row.panels)]
+    panels = dashboards.dashboard_panels(workspace_of(request), row.panels, settings=row.settings)
+    return [_panel_out(p) for p in panels]
 
 
 @api.delete("/dashboards/{dashboard_id}", status_code=204, responses=NO_DASHBOARD)
 def api_delete_dashboard(db: DbDep, principal: WriteApi, dashboard_id: RecordId) -> Response:
     dashboards.delete_dashboard(db, dashboard_id, actor=principal.actor)
     return Response(status_code=204)
+
+
+def _panel_in(p: PanelIn) -> dict[str, Any]:
+    if p.insight is not None:
+        return {"insight": p.insight, "title": p.title, "width": p.width}
+    return p.model_dump(exclude={"insight"})
+
+
+# --- saved insights ---------------------------------------------------------------------------
+
+NO_INSIGHT = error_responses((404, "no saved insight with that id"))
+InsightKind = Literal[
+    "sql", "funnel", "retention", "stickiness", "lifecycle", "trends", "paths", "metric"
+]
+
+
+def _ref(row: Any) -> InsightRef:
+    return InsightRef(row.id, row.kind, row.title, row.description, dict(row.params or {}))
+
+
+def _kind_of(path: str) -> str:
+    """The explorer a page address belongs to (`/insights/funnel` → funnel)."""
+    for kind, base in EXPLORER_PATHS.items():
+        if path == base:
+            return kind
+    raise InvalidInput(f"{path} is not an explorer whose insights can be saved")
+
+
+EXPLORER_PATHS = {
+    "funnel": "/insights/funnel",
+    "retention": "/insights/retention",
+    "stickiness": "/insights/stickiness",
+    "lifecycle": "/insights/lifecycle",
+    "trends": "/insights/trends",
+    "paths": "/insights/paths",
+}
+
+
+@pages.get("/insights/saved")
+def saved_insights_page(request: Request, db: DbDep, principal: UserPage) -> Response:
+    """Every saved insight (with its link) and the workspace's annotations."""
+    return render(
+        request,
+        "analytics/saved_insights.html",
+        {
+            "insights": saved.list_insights(db),
+            "annotations": saved.list_annotations(db),
+            "kind_labels": KIND_LABELS,
+            "tab": "saved",
+            "can_write": principal.can(Permission.WRITE),
+        },
+    )
+
+
+@pages.post("/insights/saved")
+def saved_insight_create(
+    request: Request,
+    db: DbDep,
+    principal: WritePage,
+    title: Annotated[str, Form(min_length=1, max_length=200)],
+    page: Annotated[str, Form(min_length=1, max_length=200)],
+    query: Annotated[str, Form(max_length=8000)] = "",
+    description: Annotated[str, Form(max_length=5000)] = "",
+) -> Response:
+    """Save what an explorer page shows (its address and query string) under a title."""
+    kind = _kind_of(page)
+    params = check_params(kind, {"query": query})
+    row = saved.save_insight(
+        db, kind, title, params, actor=principal.actor, description=description
+    )
+    return RedirectResponse(f"/insights/saved/{row.id}", status_code=303)
+
+
+@pages.get("/insights/saved/{insight_id}")
+def saved_insight_page(
+    request: Request, db: DbDep, principal: UserPage, insight_id: int
+) -> Response:
+    """A saved insight: its title, description, chart, numbers and SQL; its link is the
+    address to share inside the workspace."""
+    row = saved.get_insight(db, insight_id)
+    panel = insight_panel(workspace_of(request), _ref(row), key=f"insight-{row.id}")
+    if is_fragment(request):
+        return render(request, "analytics/_panel.html", {"panel": panel})
+    return _chart_page(
+        request,
+        "analytics/saved_insight.html",
+        {
+            "insight": row,
+            "panel": panel,
+            "explorer": explorer_url(row.kind, row.params or {}),
+            "kind_label": KIND_LABELS.get(row.kind, row.kind),
+            "dashboards": dashboards.list_dashboards(db),
+            "can_write": principal.can(Permission.WRITE),
+            "tab": "saved",
+        },
+    )
+
+
+@pages.post("/insights/saved/{insight_id}")
+def saved_insight_edit(
+    db: DbDep,
+    principal: WritePage,
+    insight_id: int,
+    title: Annotated[str, Form(min_length=1, max_length=200)],
+    description: Annotated[str, Form(max_length=5000)] = "",
+) -> Response:
+    row = saved.get_insight(db, insight_id)
+    saved.save_insight(
+        db,
+        row.kind,
+        title,
+        dict(row.params or {}),
+        actor=principal.actor,
+        description=description,
+        insight_id=insight_id,
+    )
+    return RedirectResponse(f"/insights/saved/{insight_id}", status_code=303)
+
+
+@pages.post("/insights/saved/{insight_id}/delete")
+def saved_insight_delete(db: DbDep, principal: WritePage, insight_id: int) -> Response:
+    saved.delete_insight(db, insight_id, principal.actor)
+    return RedirectResponse("/insights/saved", status_code=303)
+
+
+@pages.post("/insights/dashboards/{dashboard_id}/add")
+def dashboard_add_insight(
+    request: Request,
+    db: DbDep,
+    principal: WritePage,
+    dashboard_id: int,
+    insight_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
+    width: Annotated[Literal["half", "full"], Form()] = "half",
+) -> Response:
+    """Put a saved insight on this dashboard (as its last panel)."""
+    return saved_insight_add_to_dashboard(request, db, principal, insight_id, dashboard_id, width)
+
+
+@pages.post("/insights/saved/{insight_id}/add")
+def saved_insight_add_to_dashboard(
+    request: Request,
+    db: DbDep,
+    principal: WritePage,
+    insight_id: int,
+    dashboard_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
+    width: Annotated[Literal["half", "full"], Form()] = "half",
+) -> Response:
+    """Put a saved insight on a dashboard (as its last panel)."""
+    saved.get_insight(db, insight_id)
+    row = dashboards.get_dashboard(db, dashboard_id)
+    panels = [*row.panels, {"insight": insight_id, "width": width}]
+    dashboards.set_panels(db, workspace_of(request), dashboard_id, panels, principal.actor)
+    return RedirectResponse(f"/insights/dashboards/{dashboard_id}#panel-{len(panels) - 1}", 303)
+
+
+# --- editing a dashboard from its page ------------------------------------------------------
+
+
+@pages.post("/insights/dashboards/{dashboard_id}/panels/{index}/{action}")
+def dashboard_panel_edit(
+    request: Request,
+    db: DbDep,
+    principal: WritePage,
+    dashboard_id: int,
+    index: int,
+    action: Literal["up", "down", "wide", "narrow", "remove"],
+) -> Response:
+    """Reorder (up, down), resize (wide, narrow) or remove a panel."""
+    row = dashboards.get_dashboard(db, dashboard_id)
+    panels = [dict(p) for p in row.panels]
+    if not 0 <= index < len(panels):
+        raise NotFound(f"dashboard {dashboard_id} has no panel {index}")
+    target = index
+    if action == "up" and index > 0:
+        target = index - 1
+        panels[index - 1], panels[index] = panels[index], panels[index - 1]
+    elif action == "down" and index < len(panels) - 1:
+        target = index + 1
+        panels[index + 1], panels[index] = panels[index], panels[index + 1]
+    elif action in ("wide", "narrow"):
+        panels[index]["width"] = "full" if action == "wide" else "half"
+    elif action == "remove":
+        panels.pop(index)
+        target = max(0, index - 1)
+    dashboards.set_panels(db, workspace_of(request), dashboard_id, panels, principal.actor)
+    return RedirectResponse(f"/insights/dashboards/{dashboard_id}#panel-{target}", 303)
+
+
+@pages.post("/insights/dashboards/{dashboard_id}/scope")
+def dashboard_scope_edit(
+    db: DbDep,
+    principal: WritePage,
+    dashboard_id: int,
+    days: Annotated[str, Form(max_length=5)] = "",
+    start: Annotated[str, Form(max_length=10)] = "",
+    end: Annotated[str, Form(max_length=10)] = "",
+    filters: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """The dashboard-wide range (last N days, or from/to) and filters (one per line)."""
+    settings: dict[str, Any] = {
+        "days": int(days) if days.isdigit() else None,
+        "start": start or None,
+        "end": end or None,
+        "filters": [line.strip() for line in filters.splitlines() if line.strip()],
+    }
+    for day in (start, end):
+        if day:
+            try:
+                dt.date.fromisoformat(day)
+            except ValueError:
+                raise InvalidInput(f"'{day}' is not a day (YYYY-MM-DD)") from None
+    if settings["filters"]:
+        from productops.analytics.analyses.inputs import parse_filter
+
+        for text in settings["filters"]:
+            parse_filter(text)
+    dashboards.set_scope(db, dashboard_id, settings, principal.actor)
+    return RedirectResponse(f"/insights/dashboards/{dashboard_id}", 303)
+
+
+# --- annotations ---------------------------------------------------------------------------
+
+
+@pages.post("/insights/annotations")
+def annotation_add(
+    db: DbDep,
+    principal: WritePage,
+    day: Annotated[dt.date, Form()],
+    text: Annotated[str, Form(min_length=1, max_length=300)],
+    back: Annotated[str, Form(max_length=300)] = "/insights/saved",
+) -> Response:
+    saved.add_annotation(db, day, text, principal.actor)
+    return RedirectResponse(back if back.startswith("/insights") else "/insights/saved", 303)
+
+
+@pages.post("/insights/annotations/{annotation_id}/delete")
+def annotation_delete(db: DbDep, principal: WritePage, annotation_id: int) -> Response:
+    saved.delete_annotation(db, annotation_id, principal.actor)
+    return RedirectResponse("/insights/saved#annotations", 303)
+
+
+# --- saved insights and annotations: API ----------------------------------------------------
+
+
+class SavedInsightIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: InsightKind
+    title: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    description: str = Field(default="", max_length=5000)
+    params: dict[str, Any] = Field(
+        description="sql: {query, chart}; metric: {metric, by, grain, days}; trends: {body: "
+        "the body of POST /api/v1/insights/trends}; other explorers: {query: the page's query "
+        "string}"
+    )
+
+
+class SavedInsightUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"\S")
+    description: str | None = Field(default=None, max_length=5000)
+
+
+class SavedInsightOut(BaseModel):
+    id: int
+    kind: str
+    title: str
+    description: str
+    params: dict[str, Any]
+    url: str = Field(description="the insight's page, to share inside the workspace")
+    explorer: str | None = Field(description="the explorer page that shows it")
+    created_by: str
+    updated_at: dt.datetime
+
+
+class SavedInsightResult(SavedInsightOut):
+    panel: PanelOut
+
+
+def _insight_out(row: Any) -> SavedInsightOut:
+    return SavedInsightOut(
+        id=row.id,
+        kind=row.kind,
+        title=row.title,
+        description=row.description,
+        params=dict(row.params or {}),
+        url=f"/insights/saved/{row.id}",
+        explorer=explorer_url(row.kind, row.params or {}),
+        created_by=row.created_by,
+        updated_at=row.updated_at,
+    )
+
+
+@api.get("/saved-insights", tags=["saved insights"], summary="Saved insights, newest first")
+def api_saved_insights(db: DbDep, principal: ReadApi) -> list[SavedInsightOut]:
+    return [_insight_out(r) for r in saved.list_insights(db)]
+
+
+@api.post("/saved-insights", status_code=201, tags=["saved insights"])
+def api_save_insight(db: DbDep, principal: WriteApi, body: SavedInsightIn) -> SavedInsightOut:
+    """Save an insight of any kind (the parameters are checked for its kind)."""
+    if body.kind == "trends":
+        params = _trends_params(body.params)
+    else:
+        params = check_params(body.kind, body.params)
+    row = saved.save_insight(
+        db, body.kind, body.title, params, actor=principal.actor, description=body.description
+    )
+    return _insight_out(row)
+
+
+def _trends_params(params: dict[str, Any]) -> dict[str, Any]:
+    from productops.analytics.analyses.routes import TrendsQuery
+
+    raw = params.get("body")
+    if not isinstance(raw, dict):
+        raise InvalidInput("a trends insight keeps {body: the trends question}")
+    try:
+        question = TrendsQuery.model_validate(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"the trends question: {str(exc).splitlines()[0]}") from None
+    return {"body": question.model_dump(mode="json")}
+
+
+@api.get("/saved-insights/{insight_id}", responses=NO_INSIGHT, tags=["saved insights"])
+def api_saved_insight(
+    request: Request, db: DbDep, principal: ReadApi, insight_id: RecordId
+) -> SavedInsightResult:
+    """A saved insight with its result (data, chart and SQL)."""
+    row = saved.get_insight(db, insight_id)
+    panel = insight_panel(workspace_of(request), _ref(row))
+    return SavedInsightResult(**_insight_out(row).model_dump(), panel=_panel_out(panel))
+
+
+@api.patch("/saved-insights/{insight_id}", responses=NO_INSIGHT, tags=["saved insights"])
+def api_update_insight(
+    db: DbDep, principal: WriteApi, insight_id: RecordId, body: SavedInsightUpdate
+) -> SavedInsightOut:
+    row = saved.get_insight(db, insight_id)
+    row = saved.save_insight(
+        db,
+        row.kind,
+        body.title if body.title is not None else row.title,
+        dict(row.params or {}),
+        actor=principal.actor,
+        description=body.description if body.description is not None else row.description,
+        insight_id=insight_id,
+    )
+    return _insight_out(row)
+
+
+@api.delete(
+    "/saved-insights/{insight_id}", status_code=204, responses=NO_INSIGHT, tags=["saved insights"]
+)
+def api_delete_insight(db: DbDep, principal: WriteApi, insight_id: RecordId) -> Response:
+    saved.delete_insight(db, insight_id, principal.actor)
+    return Response(status_code=204)
+
+
+class AnnotationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    day: dt.date
+    text: str = Field(min_length=1, max_length=300, pattern=r"\S")
+
+
+class AnnotationOut(BaseModel):
+    id: int
+    day: dt.date
+    text: str
+    created_by: str
+
+
+def _note_out(row: Any) -> AnnotationOut:
+    return AnnotationOut(id=row.id, day=row.day, text=row.text, created_by=row.created_by)
+
+
+@api.get("/annotations", tags=["annotations"], summary="Dated notes drawn on time charts")
+def api_annotations(
+    db: DbDep, principal: ReadApi, start: OptionalDate = None, end: OptionalDate = None
+) -> list[AnnotationOut]:
+    return [_note_out(r) for r in saved.list_annotations(db, start, end)]
+
+
+@api.post("/annotations", status_code=201, tags=["annotations"])
+def api_add_annotation(db: DbDep, principal: WriteApi, body: AnnotationIn) -> AnnotationOut:
+    return _note_out(saved.add_annotation(db, body.day, body.text, principal.actor))
+
+
+@api.delete(
+    "/annotations/{annotation_id}",
+    status_code=204,
+    tags=["annotations"],
+    responses=error_responses((404, "no annotation with that id")),
+)
+def api_delete_annotation(db: DbDep, principal: WriteApi, annotation_id: RecordId) -> Response:
+    saved.delete_annotation(db, annotation_id, principal.actor)
+    return Response(status_code=204)
+
+
+class DashboardScopeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    days: int | None = Field(default=None, ge=1, le=3660, description="the last N days")
+    start: dt.date | None = None
+    end: dt.date | None = None
+    filters: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(
+        default_factory=list, max_length=20, description="PROPERTY:OP[:VALUE]"
+    )
+    cohorts: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(
+        default_factory=list, max_length=10
+    )
+
+
+@api.put("/dashboards/{dashboard_id}/panels", responses=NO_DASHBOARD)
+def api_set_panels(
+    request: Request, db: DbDep, principal: WriteApi, dashboard_id: RecordId, body: list[PanelIn]
+) -> DashboardOut:
+    """Replace a dashboard's panels: their order, width, catalog metrics and saved insights."""
+    if len(body) > 40:
+        raise InvalidInput("a dashboard holds at most 40 panels")
+    row = dashboards.set_panels(
+        db, workspace_of(request), dashboard_id, [_panel_in(p) for p in body], principal.actor
+    )
+    return _dash_out(row)
+
+
+@api.put("/dashboards/{dashboard_id}/scope", responses=NO_DASHBOARD)
+def api_set_scope(
+    db: DbDep, principal: WriteApi, dashboard_id: RecordId, body: DashboardScopeIn
+) -> DashboardOut:
+    """The range and filters every panel of the dashboard is drawn with."""
+    if body.filters:
+        from productops.analytics.analyses.inputs import parse_filter
+
+        for text in body.filters:
+            parse_filter(text)
+    row = dashboards.set_scope(db, dashboard_id, body.model_dump(mode="json"), principal.actor)
+    return _dash_out(row)
 
 
 def register(app: FastAPI) -> None:

@@ -46,6 +46,8 @@ class Panel:
     sql: dict[str, str] = field(default_factory=dict)
     computed_at: dt.datetime | None = None
     refreshing: bool = False
+    width: str = "half"  # on a saved dashboard: half or full width
+    insight_id: int | None = None  # the saved insight a dashboard panel shows
 
     def records(self) -> list[dict[str, Any]]:
         return frame_records(self.data)
@@ -343,16 +345,32 @@ def standard_dashboard(
 
 # --- saved dashboards ----------------------------------------------------------------------
 
-PANEL_KEYS = {"metric", "by", "grain", "days", "title"}
+PANEL_KEYS = {"metric", "by", "grain", "days", "title", "width"}
+INSIGHT_PANEL_KEYS = {"insight", "title", "width"}
+WIDTHS = ("half", "full")
 
 
 def _clean_panels(
     panels: list[dict[str, Any]], metric_names: set[str], dimension_names: set[str]
 ) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for i, panel in enumerate(panels, 1):
         if not isinstance(panel, dict):
             raise InvalidInput(f"panel {i}: expected an object")
+        width = panel.get("width") or "half"
+        if width not in WIDTHS:
+            raise InvalidInput(f"panel {i}: width must be half or full, not '{width}'")
+        if "insight" in panel:
+            unknown = set(panel) - INSIGHT_PANEL_KEYS
+            if unknown:
+                raise InvalidInput(f"panel {i}: unknown field(s) {', '.join(sorted(unknown))}")
+            insight = panel["insight"]
+            if not isinstance(insight, int) or isinstance(insight, bool) or insight < 1:
+                raise InvalidInput(f"panel {i}: insight is a saved insight's id")
+            out.append(
+                {"insight": insight, "title": str(panel.get("title") or "")[:200], "width": width}
+            )
+            continue
         unknown = set(panel) - PANEL_KEYS
         if unknown:
             raise InvalidInput(f"panel {i}: unknown field(s) {', '.join(sorted(unknown))}")
@@ -376,6 +394,7 @@ def _clean_panels(
                 "grain": grain,
                 "days": days,
                 "title": str(panel.get("title") or "")[:200],
+                "width": width,
             }
         )
     return out
@@ -399,6 +418,7 @@ def save_dashboard(
         raise InvalidInput("a dashboard needs a name")
     catalog = load_catalog(ws)
     clean = _clean_panels(panels, {m.name for m in catalog.metrics}, set(catalog.dimensions))
+    _check_insights(session, clean)
     if dashboard_id is None:
         row = Dashboard(name=name, description=description.strip(), panels=clean, created_by=actor)
         session.add(row)
@@ -412,6 +432,14 @@ def save_dashboard(
         raise Conflict(f"a dashboard named '{name}' already exists") from exc
     audit.record(session, actor, "dashboard.save", "dashboard", row.id, {"name": name})
     return row
+
+
+def _check_insights(session: Session, panels: list[dict[str, Any]]) -> None:
+    from productops.analytics.saved.models import SavedInsight
+
+    for i, p in enumerate(panels, 1):
+        if "insight" in p and session.get(SavedInsight, p["insight"]) is None:
+            raise InvalidInput(f"panel {i}: no saved insight {p['insight']}")
 
 
 def get_dashboard(session: Session, dashboard_id: int) -> Any:
@@ -433,35 +461,6 @@ def delete_dashboard(session: Session, dashboard_id: int, actor: str) -> None:
     row = get_dashboard(session, dashboard_id)
     session.delete(row)
     audit.record(session, actor, "dashboard.delete", "dashboard", dashboard_id, {"name": row.name})
-
-
-def dashboard_panels(
-    ws: Workspace, panels: list[dict[str, Any]], today: dt.date | None = None
-) -> list[Panel]:
-    """Each saved panel's catalog metric, drawn: computed once per data version (see the
-    module docstring), ending at the newest event."""
-    real_today = today or utcnow().date()
-    end = default_end(ws, real_today)
-    windows = [(end - dt.timedelta(days=int(p.get("days", 90)) - 1), end) for p in panels]
-    # A conversion's second event may come after the range: the versions read to the end.
-    versions = _versions(ws, [(lo, end + dt.timedelta(days=3660)) for lo, _ in windows])
-    cache = _cache(ws)
-    colors: charts.Palette | None = None
-    out = []
-    for i, (p, (start, _), version) in enumerate(zip(panels, windows, versions, strict=True)):
-
-        def compute(p: dict[str, Any] = p, start: dt.date = start, i: int = i) -> list[Panel]:
-            nonlocal colors
-            colors = colors or palette(ws)
-            return [_metric_panel(ws, p, i, start, end, real_today, colors)]
-
-        spec = {k: p.get(k) for k in sorted(PANEL_KEYS)}
-        key = key_of("saved", spec, end.isoformat())
-        got = cache.get(key, version, compute, family=key_of("saved", spec))
-        out += [
-            replace(q, key=f"panel-{i}") for q in _stamp(got.value, got.computed_at, got.refreshing)
-        ]
-    return out
 
 
 def _metric_panel(
@@ -609,18 +608,3 @@ def retention_panel(
     version = _versions(ws, [(None, end)])[0]
     got = _cache(ws).get(key, version, compute)
     return _stamp(got.value, got.computed_at, got.refreshing)[0]
-
-
-def warm(ws: Workspace) -> int:
-    """Compute the product dashboard and every saved dashboard ahead of their first visit
-    (the server does it when it starts, the demo when it is built); returns the panels."""
-    from productops.analytics.query.source import event_summary
-
-    if not event_summary(ws).events:
-        return 0
-    made = len(standard_dashboard(ws))
-    with ws.sessions() as s:
-        saved = [list(d.panels) for d in list_dashboards(s)]
-    for panels in saved:
-        made += len(dashboard_panels(ws, panels))
-    return made
