@@ -125,8 +125,10 @@ def demo(
     from sqlalchemy import select
 
     from productops.core import auth
+    from productops.core.clock import utcnow
     from productops.core.db import transaction
     from productops.core.demo import DEMO_ADMIN_EMAIL, demo_state
+    from productops.core.jobs import enqueue
     from productops.core.models import User
     from productops.core.workspace import init_workspace
 
@@ -138,8 +140,17 @@ def demo(
             f"{directory} holds an unfinished demo build or other data: delete the folder "
             "(or choose another) and run `productops demo` again"
         )
+    building = state == "building"
     if state == "empty":
-        run_job_with_progress(ws, "demo.build", {"seed": seed, "size": size}, quiet=as_json)
+        params: dict[str, Any] = {"seed": seed, "size": size, "anchor": utcnow().date().isoformat()}
+        if serve_it:
+            # Sign-ins, accounts and people now; the rest while the server already answers.
+            run_job_with_progress(ws, "demo.build", {**params, "part": "first"}, quiet=as_json)
+            with transaction(ws.sessions) as s:
+                enqueue(s, "demo.build", {**params, "part": "rest"}, created_by="cli")
+            building = True
+        else:
+            run_job_with_progress(ws, "demo.build", params, quiet=as_json)
     password = secrets.token_urlsafe(12)
     with transaction(ws.sessions) as s:
         admin = s.scalar(select(User).where(User.email == DEMO_ADMIN_EMAIL))
@@ -163,6 +174,12 @@ def demo(
         typer.echo(f"    email:    {DEMO_ADMIN_EMAIL}")
         typer.echo(f"    password: {password}")
         typer.echo("")
+        if building:
+            typer.echo(
+                "  The rest of the demo company is being built in the background while you\n"
+                "  look around; the home and jobs pages show its progress."
+            )
+            typer.echo("")
     sys.stdout.flush()
     if serve_it:
         _serve(directory, host, port, worker=True)

@@ -7,6 +7,12 @@ company. The house's own step makes the sign-ins and the product teams.
 A build is all or nothing: it runs only in an empty workspace, and when a step fails the
 rows every step wrote are removed again and each step's `ctx.on_failure` clean-ups run (for
 what a pillar keeps outside the app database, e.g. the event store).
+
+`productops demo` builds in two parts so that the server answers within seconds: the steps
+marked `first` (sign-ins, accounts and people: what signing in and the home page need) before
+it serves, and the rest as a job the server's worker runs while people already look around
+(the home and jobs pages show its progress). When the rest fails, the whole demo is removed
+again, as for a build in one go.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import random
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -101,22 +107,25 @@ class DemoStep:
     weight: int
     after: tuple[str, ...]
     run: Callable[[DemoContext], dict[str, Any] | None]
+    first: bool = False
 
 
 _STEPS: dict[str, DemoStep] = {}
 
 
 def demo_step(
-    name: str, title: str, after: tuple[str, ...] = (), weight: int = 1
+    name: str, title: str, after: tuple[str, ...] = (), weight: int = 1, first: bool = False
 ) -> Callable[
     [Callable[[DemoContext], dict[str, Any] | None]], Callable[[DemoContext], dict[str, Any] | None]
 ]:
-    """Register a step of the demo build; `weight` is its share of the progress bar."""
+    """Register a step of the demo build; `weight` is its share of the progress bar. `first`
+    steps are built before the server serves (keep them to what signing in and the home page
+    need, and quick); they may depend only on other `first` steps."""
 
     def wrap(
         fn: Callable[[DemoContext], dict[str, Any] | None],
     ) -> Callable[[DemoContext], dict[str, Any] | None]:
-        _STEPS[name] = DemoStep(name, title, weight, after, fn)
+        _STEPS[name] = DemoStep(name, title, weight, after, fn, first)
         return fn
 
     return wrap
@@ -139,6 +148,10 @@ def steps() -> list[DemoStep]:
         for dep in step.after:
             if dep not in _STEPS:
                 raise ValueError(f"demo step '{step.name}' needs unknown step '{dep}'")
+            if step.first and not _STEPS[dep].first:
+                raise ValueError(
+                    f"demo step '{step.name}' is built first but needs '{dep}', which is not"
+                )
             visit(_STEPS[dep], (*path, step.name))
         seen.add(step.name)
         ordered.append(step)
@@ -167,6 +180,9 @@ class DemoResult:
     steps: dict[str, dict[str, Any]]
 
 
+Part = Literal["all", "first", "rest"]
+
+
 def build_demo(
     workspace: Workspace,
     *,
@@ -174,9 +190,12 @@ def build_demo(
     anchor: dt.date | None = None,
     scale: DemoScale | None = None,
     progress: Progress | None = None,
+    part: Part = "all",
 ) -> DemoResult:
-    """Fill an empty workspace with the demo company. Progress is reported in units of 1,000."""
-    plan = steps()
+    """Fill an empty workspace with the demo company (`part="first"`: only the steps marked
+    first; `"rest"`: the others, into a workspace holding just the first part, with the same
+    seed, anchor and scale). Progress is reported in units of 1,000."""
+    plan = [s for s in steps() if part == "all" or s.first == (part == "first")]
     total = sum(s.weight for s in plan) * 1000
     done_before = 0
     report = progress or (lambda done, total, message: None)
@@ -187,7 +206,10 @@ def build_demo(
         scale=scale or DemoScale(),
         progress=_StepReporter(report, 0, 1, total, ""),
     )
-    refuse_unless_empty(workspace)
+    if part == "rest":
+        refuse_unless_first_part(workspace)
+    else:
+        refuse_unless_empty(workspace)
     results: dict[str, dict[str, Any]] = {}
     try:
         for step in plan:
@@ -225,6 +247,25 @@ def refuse_unless_empty(workspace: Workspace) -> None:
         )
 
 
+def _demo_jobs(workspace: Workspace) -> list[tuple[str, JobStatus]]:
+    """(part, status) of every demo build job, oldest first."""
+    with workspace.sessions() as s:
+        rows = s.execute(
+            select(Job.params, Job.status).where(Job.kind == "demo.build").order_by(Job.id)
+        ).all()
+    return [((params or {}).get("part", "all"), status) for params, status in rows]
+
+
+def refuse_unless_first_part(workspace: Workspace) -> None:
+    """The rest of the demo goes only where the first part was built and nothing else was."""
+    done = [part for part, status in _demo_jobs(workspace) if status == JobStatus.succeeded]
+    if not done or any(part != "first" for part in done):
+        raise InvalidInput(
+            "the rest of the demo is only built into a workspace where the first part of the "
+            "demo was just built"
+        )
+
+
 def undo_build(workspace: Workspace, cleanups: list[Callable[[], None]]) -> None:
     """Remove what a failed build wrote: every row of the (formerly empty) app tables, then
     the steps' own clean-ups, newest first."""
@@ -240,17 +281,20 @@ def undo_build(workspace: Workspace, cleanups: list[Callable[[], None]]) -> None
 
 
 def demo_state(workspace: Workspace) -> str:
-    """`built` (a demo build finished), `incomplete` (one started and did not finish, or the
-    workspace holds other data) or `empty`."""
-    with workspace.sessions() as s:
-        finished = s.scalar(
-            select(func.count(Job.id)).where(
-                Job.kind == "demo.build", Job.status == JobStatus.succeeded
-            )
-        )
-    if finished:
+    """`built` (a demo build finished), `building` (the first part is built and the rest is
+    queued or running), `incomplete` (a build started and did not finish, or the workspace
+    holds other data) or `empty`."""
+    jobs = _demo_jobs(workspace)
+    if any(status == JobStatus.succeeded and part != "first" for part, status in jobs):
         return "built"
-    return "incomplete" if _used_tables(workspace) else "empty"
+    if not _used_tables(workspace):
+        return "empty"
+    succeeded = [part for part, status in jobs if status == JobStatus.succeeded]
+    waiting = (JobStatus.queued, JobStatus.running)
+    first_only = bool(succeeded) and all(part == "first" for part in succeeded)
+    if first_only and any(p == "rest" and st in waiting for p, st in jobs):
+        return "building"
+    return "incomplete"
 
 
 # --- the house's own step: sign-ins and product teams --------------------------------------
@@ -327,7 +371,7 @@ TEAMS = (
 )
 
 
-@demo_step("house.org", "Product teams, PMs and sign-ins", weight=1)
+@demo_step("house.org", "Product teams, PMs and sign-ins", weight=1, first=True)
 def make_org(ctx: DemoContext) -> dict[str, Any]:
     rng = ctx.rng("company.org")
     made_users = 0
@@ -383,6 +427,10 @@ class DemoBuildParams(BaseModel):
     seed: int = Field(default=7, ge=0, le=2**31)
     size: str = Field(default="full", pattern="^(full|small|tiny)$")
     anchor: dt.date | None = None
+    part: Part = Field(
+        default="all",
+        description="all; or first (sign-ins, accounts, people) and then rest (the others)",
+    )
 
 
 @job_handler(
@@ -399,5 +447,6 @@ def build_demo_job(ctx: JobContext) -> dict[str, Any]:
         anchor=params.anchor,
         scale=DemoScale.named(params.size),
         progress=lambda done, total, message: ctx.progress(done, total, message),
+        part=params.part,
     )
     return result.steps

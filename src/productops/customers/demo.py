@@ -128,7 +128,9 @@ def _pick(rng: Any, weighted: tuple[tuple[str, float], ...]) -> str:
     return str(rng.choices(names, weights=weights, k=1)[0])
 
 
-@demo_step("customers.accounts", "Accounts with plans, segments, regions and ARR", weight=1)
+@demo_step(
+    "customers.accounts", "Accounts with plans, segments, regions and ARR", weight=1, first=True
+)
 def make_accounts(ctx: DemoContext) -> dict[str, Any]:
     rng = ctx.rng("company.accounts")
     nrng = ctx.np_rng("company.accounts")
@@ -202,7 +204,11 @@ def make_accounts(ctx: DemoContext) -> dict[str, Any]:
 
 
 @demo_step(
-    "customers.people", "People who use the product", after=("customers.accounts",), weight=3
+    "customers.people",
+    "People who use the product",
+    after=("customers.accounts",),
+    weight=3,
+    first=True,
 )
 def make_people(ctx: DemoContext) -> dict[str, Any]:
     rng = ctx.rng("company.people")
