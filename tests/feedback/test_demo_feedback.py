@@ -45,6 +45,10 @@ def test_the_demo_plants_channels_duplicates_requests_and_queues_themes(
             select(func.count(FeedbackItem.id)).where(FeedbackItem.account_id.is_not(None))
         )
         assert linked and linked > 0.6 * sum(sources.values())
+        # Nothing is dated after the demo's today (copies sent again, evidence, tags).
+        today = dt.datetime.combine(ANCHOR, dt.time(), tzinfo=dt.UTC)
+        assert s.scalar(select(func.max(FeedbackItem.created_at))) <= today
+        assert s.scalar(select(func.max(Evidence.created_at))) <= today
         assert s.scalar(select(func.count(FeatureRequest.id))) == 8
         assert s.scalar(select(func.count(Evidence.id))) and s.scalar(select(func.count(Vote.id)))
         queued = s.scalars(select(Job.kind).where(Job.status == "queued")).all()

@@ -81,6 +81,13 @@ def test_demand_counts_people_and_accounts_once_and_sums_their_arr(workspace: Wo
     }
     assert d.by_plan["enterprise"]["arr"] == 240_000.0
     with workspace.sessions() as s:
+        smb = requests.demand(s, [sso.id], segment="SMB")[sso.id]
+        board = requests.list_requests(s, plan="enterprise")
+        nobody = requests.list_requests(s, segment="Public sector")
+    assert (len(smb.accounts), smb.arr, len(smb.people)) == (1, 4_000, 1)  # tom only
+    assert [r.request.id for r in board] == [sso.id] and board[0].demand.arr == 240_000
+    assert nobody == []  # no account there asked for anything
+    with workspace.sessions() as s:
         trend = requests.demand_trend(s, sso.id, today=dt.date(2026, 10, 20))
     assert sum(w["new_askers"] for w in trend) == 3  # the voters voted after the window's end
     excerpt = "excerpt must be words of the feedback"

@@ -300,6 +300,8 @@ def test_the_feedback_pages_answer(workspace: Workspace, seeded: dict[str, int])
         f"/feedback/competitors/{seeded['competitor']}",
         "/feedback/import",
         "/feedback/requests.csv",
+        "/feedback/requests?segment=Enterprise&plan=&status=open",
+        "/feedback/requests.csv?segment=SMB&q=export",
         "/feedback/competitors.csv",
         "/feedback/themes.csv",
         f"/feedback/requests/{seeded['request']}/askers.csv",
@@ -339,3 +341,21 @@ def test_an_upload_from_the_ui_imports_as_a_job_and_a_broken_one_stores_nothing(
         ids = sorted(i.external_id for i in s.scalars(select(FeedbackItem)))
     assert ids == ["1", "2", "u1"]  # the broken file added nothing
     assert list((workspace.house_dir / "feedback-uploads").iterdir()) == []  # uploads removed
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])  # logic, not SQL: one database is enough
+def test_a_typo_in_a_filter_says_what_was_meant(
+    workspace: Workspace, seeded: dict[str, int]
+) -> None:
+    viewer = sign_in(workspace, Role.viewer)
+    page = viewer.client.get("/feedback?status=all&source=apj&segment=enterprise")
+    assert page.status_code == 200
+    assert "No feedback has source &#39;apj&#39; (did you mean &#39;api&#39;?)" in page.text
+    assert "segment &#39;enterprise&#39; (did you mean &#39;Enterprise&#39;?)" in page.text
+    bad = viewer.client.get("/feedback?sentiment=negativ")
+    assert bad.status_code == 422 and "did you mean &#39;negative&#39;?" in bad.text
+    key = api_key(workspace, "read")
+    r = viewer.client.get(
+        "/api/v1/feedback?arr_band=10k-50", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert r.status_code == 422 and "did you mean '10k-50k'?" in r.json()["detail"][0]["msg"]

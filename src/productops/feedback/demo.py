@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections import Counter
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -305,7 +306,8 @@ def make_feedback(ctx: DemoContext) -> dict[str, Any]:
             source=channel,
             external_id=f"demo-{channel}-dup-{i + 1:06d}",
             kind=CHANNELS[channel][1],
-            created_at=original["created_at"] + dt.timedelta(hours=rng.uniform(1, 72)),
+            # Sent again a little later, but never after the demo's today.
+            created_at=min(original["created_at"] + dt.timedelta(hours=rng.uniform(1, 72)), anchor),
             status="new",
         )
         if rng.random() < 0.5:
@@ -374,7 +376,9 @@ def _requests_tags_competitors(
                         ("nice_to_have", "important", "important", "critical")
                     ),
                     "created_by": f"{rng.choice(pms)}@demo.productops.dev",
-                    "created_at": row["created_at"] + dt.timedelta(days=1),
+                    "created_at": min(
+                        row["created_at"] + dt.timedelta(days=1), ctx.anchor_datetime
+                    ),
                 }
             )
         if row["status"] == "triaged" and rng.random() < 0.5:
@@ -384,7 +388,9 @@ def _requests_tags_competitors(
                     "tag_id": tag_ids[kind],
                     "state": "applied",
                     "created_by": f"{rng.choice(pms)}@demo.productops.dev",
-                    "created_at": row["created_at"] + dt.timedelta(days=1),
+                    "created_at": min(
+                        row["created_at"] + dt.timedelta(days=1), ctx.anchor_datetime
+                    ),
                 }
             )
     for start in range(0, len(evidence), 2000):
@@ -393,8 +399,11 @@ def _requests_tags_competitors(
         s.execute(insert(ItemTag), tagged[start : start + 2000])
     votes: list[dict[str, Any]] = []
     seen: set[tuple[int, int]] = set()
+    asked = Counter(e["request_id"] for e in evidence)
     for request_id in requests.values():
-        for person in rng.sample(people, k=min(len(people), int(len(ids) * 0.012))):
+        # Portal votes follow how much a request is asked for, unevenly.
+        k = int(asked[request_id] * rng.uniform(0.15, 0.6)) + rng.randint(0, 12)
+        for person in rng.sample(people, k=min(len(people), k)):
             if (request_id, person[0]) in seen:
                 continue
             seen.add((request_id, person[0]))

@@ -302,9 +302,16 @@ def _askers(
     return rows
 
 
-def demand(session: Session, request_ids: Iterable[int] | None = None) -> dict[int, Demand]:
+def demand(
+    session: Session,
+    request_ids: Iterable[int] | None = None,
+    *,
+    segment: str | None = None,
+    plan: str | None = None,
+) -> dict[int, Demand]:
     """Demand per request (all, or `request_ids`): distinct people, distinct accounts and
-    the sum of those accounts' ARR, by segment and by plan."""
+    the sum of those accounts' ARR, by segment and by plan. With `segment` or `plan`, only
+    the askers whose account is in that segment or on that plan count."""
     rows = _askers(session, request_ids)
     account_ids = {r[2] for r in rows if r[2]}
     accounts = {
@@ -312,6 +319,12 @@ def demand(session: Session, request_ids: Iterable[int] | None = None) -> dict[i
     } if account_ids else {}  # fmt: skip
     out: dict[int, Demand] = {}
     for request_id, person_id, account_id, _, how in rows:
+        if segment or plan:
+            asking = accounts.get(account_id) if account_id else None
+            if asking is None or (segment and asking.segment != segment):
+                continue
+            if plan and asking.plan != plan:
+                continue
         d = out.setdefault(request_id, Demand())
         if how == "vote":
             d.votes += 1
@@ -366,8 +379,12 @@ def list_requests(
     q: str | None = None,
     sort: str = "demand",
     include_merged: bool = False,
+    segment: str | None = None,
+    plan: str | None = None,
 ) -> list[RequestRow]:
-    """Requests ranked by demand (ARR, then accounts, then people) or newest first."""
+    """Requests ranked by demand (ARR, then accounts, then people) or newest first. With
+    `segment` or `plan`, demand counts only the accounts in that segment or on that plan,
+    and requests nobody there asked for are left out."""
     query = select(FeatureRequest)
     if not include_merged:
         query = query.where(FeatureRequest.merged_into_id.is_(None))
@@ -383,8 +400,10 @@ def list_requests(
             or_(FeatureRequest.title.ilike(like), FeatureRequest.description.ilike(like))
         )
     requests = list(session.scalars(query))
-    demands = demand(session, [r.id for r in requests])
+    demands = demand(session, [r.id for r in requests], segment=segment, plan=plan)
     rows = [RequestRow(r, demands.get(r.id, Demand())) for r in requests]
+    if segment or plan:
+        rows = [r for r in rows if r.demand.accounts]
     if sort == "newest":
         rows.sort(key=lambda r: (r.request.created_at, r.request.id), reverse=True)
     elif sort == "people":
@@ -395,6 +414,34 @@ def list_requests(
             reverse=True,
         )
     return rows
+
+
+def requests_of_account(session: Session, account_id: int, limit: int = 10) -> list[RequestRow]:
+    """The requests an account asked for (its people's feedback or votes), by demand."""
+    asked = select(Evidence.request_id).join(FeedbackItem, FeedbackItem.id == Evidence.item_id)
+    asked = asked.where(FeedbackItem.account_id == account_id)
+    voted = select(Vote.request_id).join(Person, Person.id == Vote.person_id)
+    voted = voted.where(Person.account_id == account_id)
+    ids = set(session.scalars(asked)) | set(session.scalars(voted))
+    if not ids:
+        return []
+    found = session.scalars(
+        select(FeatureRequest).where(
+            FeatureRequest.id.in_(ids), FeatureRequest.merged_into_id.is_(None)
+        )
+    )
+    demands = demand(session, list(ids))
+    rows = [RequestRow(r, demands.get(r.id, Demand())) for r in found]
+    rows.sort(key=lambda r: (r.demand.arr, len(r.demand.people)), reverse=True)
+    return rows[:limit]
+
+
+def request_choices(session: Session, *, open_only: bool = False) -> list[FeatureRequest]:
+    """Requests to choose from in a form (not merged ones), by title: no demand computed."""
+    query = select(FeatureRequest).where(FeatureRequest.merged_into_id.is_(None))
+    if open_only:
+        query = query.where(FeatureRequest.status.in_(OPEN_STATUSES))
+    return list(session.scalars(query.order_by(FeatureRequest.title).limit(1000)))
 
 
 @dataclass(frozen=True)

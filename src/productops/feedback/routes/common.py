@@ -3,6 +3,8 @@ uploads with a size limit, and the sub-navigation."""
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Query, Request
@@ -28,10 +30,20 @@ def _blank_or(schema: dict[str, Any]) -> WithJsonSchema:
     return WithJsonSchema({"anyOf": [schema, _EMPTY]})
 
 
+def did_you_mean(value: str, known: Sequence[str]) -> str:
+    """` (did you mean 'x'?)` for the closest known value, or nothing."""
+    close = difflib.get_close_matches(value.lower(), [k.lower() for k in known], n=1, cutoff=0.6)
+    if not close:
+        return ""
+    return f" (did you mean '{next(k for k in known if k.lower() == close[0])}'?)"
+
+
 def one_of(values: tuple[str, ...]) -> AfterValidator:
     def check(value: str | None) -> str | None:
         if value is not None and value not in values:
-            raise ValueError(f"'{value[:40]}' is not one of {', '.join(values)}")
+            raise ValueError(
+                f"'{value[:40]}' is not one of {', '.join(values)}{did_you_mean(value, values)}"
+            )
         return value
 
     return AfterValidator(check)

@@ -32,6 +32,7 @@ from productops.feedback.routes.common import (
     PAGE_SIZE,
     SUBNAV,
     Words,
+    did_you_mean,
     filter_params,
     form_model,
     highlight,
@@ -98,6 +99,17 @@ def inbox(
     else:
         rows, total = items.list_items(db, f, sort=sort, limit=PAGE_SIZE, offset=offset)
     people, accounts = items.people_and_accounts(db, rows)
+    choices = _choices(db)
+    # A value typed into the address that nothing has: say so, and what was meant.
+    hints = [
+        f"No feedback has {label} '{value}'{did_you_mean(value, known)}."
+        for label, value, known in (
+            ("source", f.source, choices["sources"]),
+            ("segment", f.segment, choices["segments"]),
+            ("plan", f.plan, choices["plans"]),
+        )
+        if value and value not in known
+    ]
     params = {**filter_params(f), "q": q or "", "sort": sort, "mode": mode}
     if "status" not in params:
         params["status"] = "all" if f.status is None else f.status
@@ -120,7 +132,8 @@ def inbox(
         "views": search.list_views(db, principal.actor),
         "can_write": principal.can("write"),
         "unassigned": themes.unassigned_count(db),
-        **_choices(db),
+        "hints": hints,
+        **choices,
     }
     response = render(
         request,
@@ -213,7 +226,6 @@ def item_page(
         select(Mention.competitor_id, Mention.matched).where(Mention.item_id == item_id)
     ).all()
     competitor_names = {c.id: c.name for c in competitors.list_competitors(db)}
-    board = requests.list_requests(db, status="open")
     return render(
         request,
         "feedback/item.html",
@@ -235,7 +247,7 @@ def item_page(
             "theme": themes.get_theme(db, item.theme_id) if item.theme_id else None,
             "item_tags": tags.tags_of(db, [item.id]).get(item.id, []),
             "all_tags": [t for t, _, _ in tags.list_tags(db)],
-            "open_requests": [r.request for r in board][:200],
+            "open_requests": requests.request_choices(db, open_only=True),
             "thread": [t for t in (item.extra or {}).get("thread", []) if isinstance(t, dict)][:50],
             "transcript": [
                 t for t in (item.extra or {}).get("transcript", []) if isinstance(t, dict)
@@ -386,7 +398,7 @@ def account_section(request: Request, db: Session, principal: Principal, account
 
     f = Filters(account_id=account_id)
     rows, total = items.list_items(db, f, limit=10)
-    asked = [r for r in requests.list_requests(db) if account_id in r.demand.accounts][:10]
+    asked = requests.requests_of_account(db, account_id)
     templates = request.app.state.templates
     html = templates.get_template("feedback/_account_section.html").render(
         {

@@ -4,13 +4,14 @@ who asked, and `/api/v1/feature-requests`."""
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BeforeValidator
 
 from productops.core.errors import InvalidInput
-from productops.customers import PEOPLE_PII
+from productops.customers import PEOPLE_PII, distinct_values
 from productops.feedback.charts import weekly_lines
 from productops.feedback.requests import notify
 from productops.feedback.requests import service as requests
@@ -54,6 +55,9 @@ StatusFilter = Annotated[
     enum_or_blank(_STATUSES),
 ]
 Sort = Literal["demand", "people", "newest"]
+Slice = Annotated[
+    str | None, Query(max_length=60, description="accounts in this segment / on this plan"), _BLANK
+]
 NOT_FOUND = error_responses((404, "no such request (or record it names)"))
 NOT_FOUND_OR_MERGED = error_responses(
     (404, "no such request"), (409, "the request was merged into another")
@@ -66,10 +70,12 @@ def board(
     db: DbDep,
     principal: ReadPage,
     status: StatusFilter = None,
-    q: Annotated[str | None, BeforeValidator(blank_is_none), Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(max_length=200), _BLANK] = None,
+    segment: Slice = None,
+    plan: Slice = None,
     sort: Sort = "demand",
 ) -> Response:
-    rows = requests.list_requests(db, status=status, q=q, sort=sort)
+    rows = requests.list_requests(db, status=status, q=q, sort=sort, segment=segment, plan=plan)
     return render_charts(
         request,
         "feedback/requests.html",
@@ -79,6 +85,23 @@ def board(
             "status": status or "",
             "q": q or "",
             "sort": sort,
+            "segment": segment or "",
+            "plan": plan or "",
+            "segments": distinct_values(db, "segment"),
+            "plans": distinct_values(db, "plan"),
+            "query": urlencode(
+                {
+                    k: v
+                    for k, v in (
+                        ("status", status),
+                        ("q", q),
+                        ("segment", segment),
+                        ("plan", plan),
+                        ("sort", sort),
+                    )
+                    if v
+                }
+            ),
             "labels": requests.STATUS_LABELS,
             "counts": requests.count_by_status(db),
             "can_write": principal.can("write"),
@@ -88,9 +111,15 @@ def board(
 
 @pages.get("/feedback/requests.csv")
 def board_csv(
-    db: DbDep, principal: ReadPage, status: StatusFilter = None, sort: Sort = "demand"
+    db: DbDep,
+    principal: ReadPage,
+    status: StatusFilter = None,
+    q: Annotated[str | None, Query(max_length=200), _BLANK] = None,
+    segment: Slice = None,
+    plan: Slice = None,
+    sort: Sort = "demand",
 ) -> Response:
-    rows = requests.list_requests(db, status=status, sort=sort)
+    rows = requests.list_requests(db, status=status, q=q, sort=sort, segment=segment, plan=plan)
     columns = ["id", "title", "status", "people", "accounts", "arr", "evidence", "votes"]
     return csv_response(
         columns,
@@ -152,7 +181,7 @@ def request_page(request: Request, db: DbDep, principal: ReadPage, request_id: i
             ],
             "links": requests.links_of(db, request_id),
             "labels": requests.STATUS_LABELS,
-            "others": [x.request for x in requests.list_requests(db) if x.request.id != r.id],
+            "others": [x for x in requests.request_choices(db) if x.id != r.id],
             "show_contact": principal.can(PEOPLE_PII),
             "can_write": principal.can("write"),
         },
@@ -241,13 +270,16 @@ def api_list(
     q: Annotated[
         str | None, Query(max_length=200, description="words of the title"), _BLANK
     ] = None,
+    segment: Slice = None,
+    plan: Slice = None,
     sort: Sort = "demand",
     format: Literal["json", "csv"] = "json",
 ) -> Any:
     """Requests ranked by demand (ARR of the accounts asking, then accounts, then people);
-    `status=open` is every status but shipped and declined; `format=csv` gives the numbers
-    as CSV."""
-    rows = requests.list_requests(db, status=status, q=q, sort=sort)
+    `status=open` is every status but shipped and declined; `segment` or `plan` count only
+    the accounts there (and leave out requests none of them asked for); `format=csv` gives
+    the numbers as CSV."""
+    rows = requests.list_requests(db, status=status, q=q, sort=sort, segment=segment, plan=plan)
     out = [_public(r) for r in rows]
     if format == "csv":
         return csv_response(
