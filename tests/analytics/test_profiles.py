@@ -110,6 +110,25 @@ def test_a_persons_profile_has_properties_account_and_events(ws: Workspace) -> N
     assert hidden.properties["country"] == XSS  # kept as text; the page escapes it
 
 
+def test_a_profile_lists_the_cohorts_the_person_belongs_to(ws: Workspace) -> None:
+    from productops.analytics.cohorts import service as cohorts
+
+    with transaction(ws.sessions) as s:
+        cohorts.create_cohort(s, "Hand-picked", people=["ana"], actor="t")
+        cohorts.create_cohort(
+            s,
+            "Inviters",
+            definition={"rules": [{"type": "did", "event": "Invite Sent", "days": 30}]},
+            actor="t",
+        )
+        cohorts.create_cohort(s, "Others", people=["ben"], actor="t")
+    assert [c["name"] for c in person_profile(ws, "ana").cohorts] == ["Hand-picked", "Inviters"]
+    assert [c["name"] for c in person_profile(ws, "ben").cohorts] == ["Others"]
+    viewer = sign_in(ws, Role.viewer)
+    page = viewer.client.get("/insights/people/ana").text
+    assert "Hand-picked" in page and "Inviters" in page and "In no saved cohort" not in page
+
+
 def test_the_timeline_is_newest_first_paged_and_filterable(ws: Workspace) -> None:
     seen: list[tuple[dt.datetime, str]] = []
     page = person_events(ws, "ana", limit=50)

@@ -224,6 +224,7 @@ def person_profile(ws: Workspace, person_id: str, show_contact: bool = False) ->
             )
             account_id = latest[0]["account_id"] if latest else None
         account_name = _account_name(con, account_id)
+    cohorts = person_cohorts(ws, person_id)
     props = _json_object((row or {}).get("properties"))
     first = (row or {}).get("first_seen")
     if summary["first"] is not None and (first is None or summary["first"] < first):
@@ -238,7 +239,43 @@ def person_profile(ws: Workspace, person_id: str, show_contact: bool = False) ->
         events=int(summary["n"] or 0),
         top_events=[(str(r["event"]), int(r["n"])) for r in top],
         distinct_ids=[str(r["distinct_id"]) for r in ids],
+        cohorts=cohorts,
     )
+
+
+MAX_COHORTS_CHECKED = 100
+
+
+def person_cohorts(
+    ws: Workspace, person_id: str, as_of: dt.date | None = None
+) -> list[dict[str, Any]]:
+    """The saved cohorts `person_id` belongs to on `as_of` (the newest event's day): static
+    cohorts by their list, dynamic ones by their rules (one query each, the first
+    `MAX_COHORTS_CHECKED` cohorts)."""
+    from productops.analytics.cohorts import service as cohorts
+    from productops.analytics.query.cohorts import members
+    from productops.analytics.query.tables import event_tables
+
+    as_of = as_of or default_end(ws)
+    with ws.sessions() as session:
+        rows = cohorts.list_cohorts(session)[:MAX_COHORTS_CHECKED]
+        specs = [(row, cohorts.spec_of(session, row, as_of)) for row in rows]
+    if not specs:
+        return []
+    found = []
+    with event_source(ws) as con:
+        tables = event_tables(con)
+        for row, spec in specs:
+            if spec.definition is None:
+                if person_id in (spec.people or ()):
+                    found.append(
+                        {"id": row.id, "name": row.name, "url": f"/insights/cohorts/{row.id}"}
+                    )
+                continue
+            m = members(tables, spec, as_of=as_of)
+            if int(m.filter(m.person_id == person_id).count().execute()):
+                found.append({"id": row.id, "name": row.name, "url": f"/insights/cohorts/{row.id}"})
+    return found
 
 
 def person_events(
@@ -575,10 +612,16 @@ def _profiles_cache(ws: Workspace) -> ResultCache[Any]:
 
 
 def _data_version(ws: Workspace) -> str:
+    """The events, the customers, the catalog and the saved cohorts (a person's cohorts)."""
+    from sqlalchemy import func, select
+
+    from productops.analytics.cohorts.models import Cohort
     from productops.analytics.dashboards.service import base_version
     from productops.analytics.query.source import range_versions
 
-    return f"{base_version(ws)}|{range_versions(ws, [(None, None)])[0]}"
+    with ws.sessions() as session:
+        cohorts = session.execute(select(func.count(Cohort.id), func.max(Cohort.updated_at))).one()
+    return f"{base_version(ws)}|{range_versions(ws, [(None, None)])[0]}|{cohorts[0]}@{cohorts[1]}"
 
 
 def cached_person_profile(ws: Workspace, person_id: str, show_contact: bool = False) -> Any:
