@@ -97,10 +97,36 @@ def pages(client: httpx.Client) -> dict[str, str]:
         "dashboards list": "/insights/dashboards",
         "tracking plan": "/insights/tracking-plan",
     }
+    # The explorers (issue 12: trends, stickiness, lifecycle, paths; cohorts), the SQL page,
+    # saved insights, and the person and account profiles.
+    found.update(
+        {
+            "trends": "/insights/trends?s_event=Report+Created&breakdown=account.plan",
+            "stickiness": "/insights/stickiness",
+            "lifecycle": "/insights/lifecycle",
+            "paths": "/insights/paths?event=Signed+Up",
+            "cohorts": "/insights/cohorts",
+            "sql page": "/insights/sql",
+            "saved insights": "/insights/saved",
+        }
+    )
     listing = client.get("/insights/dashboards").text
     ids = re.findall(r'href="/insights/dashboards/(\d+)"', listing)
     if ids:
         found["saved dashboard"] = f"/insights/dashboards/{ids[0]}"
+    saved_ids = re.findall(r'href="/insights/saved/(\d+)"', client.get("/insights/saved").text)
+    if saved_ids:
+        found["saved insight"] = f"/insights/saved/{saved_ids[0]}"
+    accounts = re.findall(r'href="/accounts/(\d+)"', client.get("/accounts").text)
+    if accounts:
+        record = client.get(f"/accounts/{accounts[0]}").text
+        found["account record"] = f"/accounts/{accounts[0]}"
+        usage = re.search(r'href="(/insights/accounts/[^"]+)"', record)
+        if usage:
+            found["account usage"] = usage.group(1)
+        person = re.search(r'href="(/insights/people/[^"]+)"', record)
+        if person:
+            found["person profile"] = person.group(1)
     return found
 
 
