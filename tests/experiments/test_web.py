@@ -278,6 +278,29 @@ def test_untrusted_text_is_escaped_and_exports_are_formula_safe(workspace: Works
     assert '"on, 1 rule"' in csv_text and '"on, 0 rules"' in csv_text
 
 
+def test_the_flag_page_says_a_rules_condition_in_words(workspace: Workspace) -> None:
+    _setup(workspace)
+    with transaction(workspace.sessions) as s:
+        fid = flags.flag_by_key(s, "new-checkout").id
+        flags.set_rules(
+            s,
+            fid,
+            "staging",
+            [
+                {"type": "force", "value": True, "condition": {"country": {"$in": ["US", XSS]}}},
+                {"type": "force", "value": True, "condition": {"$or": [{"plan": "pro"}]}},
+            ],
+            "test",
+        )
+    viewer = sign_in(workspace, "viewer")
+    page = viewer.client.get("/flags/new-checkout?env=production").text
+    assert "when plan is &#34;pro&#34;" in page
+    page = viewer.client.get("/flags/new-checkout?env=staging").text
+    assert "when country is one of &#34;US&#34;, &#34;&lt;script&gt;" in page
+    assert "<script>alert" not in page
+    assert 'when <code>{"$or": [{"plan": "pro"}]}</code>' in page  # what the builder does not write
+
+
 def test_a_search_with_a_typo_offers_the_close_words(workspace: Workspace) -> None:
     _setup(workspace)
     viewer = sign_in(workspace, "viewer")

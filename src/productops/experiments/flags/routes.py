@@ -271,6 +271,51 @@ def _operand(text: str) -> Any:
         return text
 
 
+_IN_WORDS = {
+    "$ne": "is not",
+    "$in": "is one of",
+    "$nin": "is not one of",
+    "$regex": "matches the pattern",
+    "$gt": "is more than",
+    "$gte": "is at least",
+    "$lt": "is less than",
+    "$lte": "is at most",
+    "$vgte": "version is at least",
+    "$vlt": "version is below",
+}
+
+
+def _shown(value: Any) -> str:
+    return f'"{value}"' if isinstance(value, str) else json.dumps(value)
+
+
+def describe_condition(condition: Any) -> str | None:
+    """A condition the rule builder writes, in words (`country is one of US, CA and plan is
+    pro`); None for anything else, which the page shows as JSON."""
+    if not isinstance(condition, dict) or not condition:
+        return None
+    parts = []
+    for attribute, test in condition.items():
+        if attribute.startswith("$"):
+            return None
+        if isinstance(test, str | int | float | bool):
+            parts.append(f"{attribute} is {_shown(test)}")
+            continue
+        if not isinstance(test, dict) or len(test) != 1:
+            return None
+        ((op, operand),) = test.items()
+        if op == "$exists" and isinstance(operand, bool):
+            parts.append(f"{attribute} {'is set' if operand else 'is not set'}")
+        elif op in ("$in", "$nin") and isinstance(operand, list):
+            items = ", ".join(_shown(x) for x in operand)
+            parts.append(f"{attribute} {_IN_WORDS[op]} {items}")
+        elif op in _IN_WORDS and isinstance(operand, str | int | float):
+            parts.append(f"{attribute} {_IN_WORDS[op]} {_shown(operand)}")
+        else:
+            return None
+    return " and ".join(parts)
+
+
 def build_condition(attribute: str, operator: str, operand: str) -> dict[str, Any]:
     """A GrowthBook condition from the rule builder's three boxes."""
     attribute = attribute.strip()
@@ -358,6 +403,7 @@ def _flag_page(
             "operators": OPERATORS,
             "pending": service.pending_changes(db, flag.id),
             "running": _running(db),
+            "describe": describe_condition,
             "can_edit": principal.can("write"),
             "error": error,
             "default_json": json.dumps(flag.default_value),
