@@ -148,6 +148,34 @@ def test_processing_scores_embeds_marks_duplicates_and_tags_mentions(
 
 
 @pytest.mark.parametrize("db_backend", ["sqlite"])  # logic, not SQL: one database is enough
+def test_customers_who_write_the_same_words_are_each_counted(workspace: Workspace) -> None:
+    from productops.feedback.duplicates.service import find_pending
+
+    add_customers(workspace)
+    pasted = "Our finance team exports every report to PDF by hand each Friday afternoon"
+    first = _send(workspace, ["Please add dark mode", pasted], email="dana@acme.example")
+    others = _send(
+        workspace,
+        ["Please add dark mode", pasted],  # an hour or two later: the same words, someone else
+        email="tom@tiny.example",
+        prefix="t",
+    )
+    later = [
+        FeedbackCreate(
+            external_id="late", text=pasted, created_at=DAY + dt.timedelta(days=9), name="Lee"
+        )
+    ]
+    with transaction(workspace.sessions) as s:
+        late = service.create_feedback(s, later, "test")[1][0].id
+    assert find_pending(workspace) == 1
+    with workspace.sessions() as s:
+        status = {i.id: (i.status, i.duplicate_of_id) for i in s.scalars(select(FeedbackItem))}
+    assert status[others[0]] == ("new", None)  # a short phrase two customers wrote: two asks
+    assert status[others[1]] == ("duplicate", first[1])  # a long message pasted within hours
+    assert status[late] == ("new", None)  # the same long words nine days on: asked again
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])  # logic, not SQL: one database is enough
 def test_themes_are_discovered_kept_across_runs_and_new_items_placed(
     workspace: Workspace,
 ) -> None:

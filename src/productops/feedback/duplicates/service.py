@@ -1,11 +1,13 @@
 """Near-duplicates across channels: the same words pasted twice, a person repeating
 themselves, the same ticket arriving through two tools.
 
-- Same words (ignoring case, spacing and punctuation: the content hash): duplicates, from
-  anyone.
-- Sentence vectors at least `duplicate_similarity` apart (0.93 by default) from the same
-  person or account within 30 days: duplicates.
-- At least 0.98 from anyone: duplicates (copy-paste with a word changed).
+- The same person or account within 30 days: the same words (ignoring case, spacing and
+  punctuation: the content hash), or sentence vectors at least `duplicate_similarity`
+  close (0.93 by default).
+- Anyone within 2 days (the same ticket through two tools, a pasted message): the same
+  words, or vectors at least 0.98 close (a word changed), when the text is long enough to
+  be distinctive (40 characters). Two customers who both write "Please add dark mode" are
+  two people asking, not a copy: their feedback counts twice.
 
 The earliest is the original; the others point at it (`duplicate_of_id`, status
 `duplicate`) and keep their own source, text and author: nothing is deleted, and demand
@@ -17,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select, update
@@ -30,6 +33,8 @@ from productops.feedback.settings import section
 Progress = Callable[[int, int | None, str], object]
 ANYONE_SIMILARITY = 0.98
 WINDOW = dt.timedelta(days=30)
+ANYONE_WINDOW = dt.timedelta(days=2)
+DISTINCTIVE_CHARS = 40
 BLOCK = 1024
 
 
@@ -53,6 +58,7 @@ def find_duplicates(ws: Workspace, item_ids: Sequence[int] | None = None) -> lis
                 FeedbackItem.content_hash,
                 FeedbackItem.status,
                 FeedbackItem.duplicate_of_id,
+                func.length(FeedbackItem.text),
             )
         ).all()
     if not rows:
@@ -77,16 +83,22 @@ def find_duplicates(ws: Workspace, item_ids: Sequence[int] | None = None) -> lis
         if item not in best or similarity > best[item].similarity:
             best[item] = Pair(item, root, round(float(similarity), 4))
 
+    def copies(a: tuple[object, ...], b: tuple[object, ...], similarity: float) -> bool:
+        """Whether two items are one piece of feedback twice (see the module's rules)."""
+        gap = abs(a[1] - b[1])  # type: ignore[operator]
+        same_author = (a[2] is not None and a[2] == b[2]) or (a[3] is not None and a[3] == b[3])
+        if same_author and gap <= WINDOW:
+            return True
+        distinctive = min(a[7] or 0, b[7] or 0) >= DISTINCTIVE_CHARS  # type: ignore[call-overload]
+        return similarity >= ANYONE_SIMILARITY and gap <= ANYONE_WINDOW and distinctive
+
     by_hash: dict[str, list[int]] = {}
     for r in rows:
         if r[4]:
             by_hash.setdefault(r[4], []).append(r[0])
     for ids in by_hash.values():
         if len(ids) > 1 and candidates.intersection(ids):
-            first = min(ids, key=lambda i: order_key[i])
-            for other in ids:
-                if other != first:
-                    offer(other, first, 1.0)
+            _same_words(sorted(ids, key=lambda i: order_key[i]), info, candidates, copies, offer)
 
     all_ids, matrix = processing.load_vectors(ws)
     if len(all_ids):
@@ -101,14 +113,39 @@ def find_duplicates(ws: Workspace, item_ids: Sequence[int] | None = None) -> lis
                 for col in close:
                     other = int(all_ids[col])
                     sim = float(sims[row, col])
-                    a, b = info[int(item)], info[other]
-                    same_author = (a[2] is not None and a[2] == b[2]) or (
-                        a[3] is not None and a[3] == b[3]
-                    )
-                    near_in_time = abs(a[1] - b[1]) <= WINDOW
-                    if sim >= ANYONE_SIMILARITY or (same_author and near_in_time):
+                    if copies(info[int(item)], info[other], sim):
                         offer(int(item), other, sim)
     return sorted(best.values(), key=lambda p: p.item_id)
+
+
+def _same_words(
+    ordered: list[int],
+    info: dict[int, Any],
+    candidates: set[int],
+    copies: Callable[[Any, Any, float], bool],
+    offer: Callable[[int, int, float], None],
+) -> None:
+    """Items with the same words, oldest first: each candidate is offered as a copy of the
+    first earlier one it copies, looking only where a copy can be (the same person or
+    account, or the last 2 days), so a phrase thousands of customers wrote stays cheap."""
+    earlier_by: dict[tuple[str, int], list[int]] = {}
+    place = {item: n for n, item in enumerate(ordered)}
+    for n, later in enumerate(ordered):
+        row = info[later]
+        if later in candidates:
+            near = []
+            for k in range(n - 1, -1, -1):
+                if row[1] - info[ordered[k]][1] > ANYONE_WINDOW:
+                    break
+                near.append(ordered[k])
+            own = earlier_by.get(("p", row[2]), []) + earlier_by.get(("a", row[3]), [])
+            for first in sorted(set(near + own), key=place.__getitem__):
+                if copies(row, info[first], 1.0):
+                    offer(later, first, 1.0)
+                    break
+        for key in (("p", row[2]), ("a", row[3])):
+            if key[1] is not None:
+                earlier_by.setdefault(key, []).append(later)
 
 
 def find_pending(
