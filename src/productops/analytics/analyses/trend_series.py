@@ -238,7 +238,7 @@ def trends(
     total_frames: list[pd.DataFrame] = []
     queries: dict[str, Any] = {}
     metric_sql: dict[str, str] = {}
-    top: list[str] | None = None
+    top: ir.Table | None = None
     current_values: dict[str, list[str]] = {}
     for which, r_start, r_end in ranges:
         r_lo, r_hi = _window(r_start, r_end)
@@ -251,17 +251,15 @@ def trends(
             else:
                 rows = _series_rows(tables, base, s, b, r_lo, r_hi, activity, end)
                 if b is not None and b.dimension is not None:
+                    # the top values of the first series in the current range, for every
+                    # series and range (one statement each: no round trip for the values)
                     if top is None:
-                        top_expr = _top_values(rows, s, b.limit)
-                        queries["top values"] = top_expr
-                        top = [str(v) for v in top_expr.execute()["_bval"]]
-                    rows = rows.mutate(
-                        _bval=ibis.ifelse(
-                            rows._bval.isin(top) if top else ibis.literal(False),
-                            rows._bval,
-                            ibis.literal(OTHER_LABEL),
-                        )
-                    )
+                        top = _top_values(rows, s, b.limit)
+                    keep = top.select(_top=top._bval)
+                    j = rows.left_join(keep, rows._bval == keep._top)
+                    rows = j.mutate(
+                        _bval=ibis.ifelse(j._top.isnull(), ibis.literal(OTHER_LABEL), j._bval)
+                    ).drop("_top")
                 prop = rows._num if "_num" in rows.columns else None
                 expr = (
                     rows.group_by(period=period_index(rows.ts, g), breakdown=rows._bval)
@@ -297,9 +295,11 @@ def trends(
     totals_insight = None
     if totals and total_frames:
         tot = pd.concat(total_frames, ignore_index=True)
+        tot = tot.sort_values(["series", "breakdown"], kind="stable").reset_index(drop=True)
         if b is None:
             tot = tot.drop(columns=["breakdown"])
-        totals_insight = Insight("trends_totals", tot, {}, dialect, {})
+        totals_queries = {k: v for k, v in queries.items() if k.endswith(" total")}
+        totals_insight = Insight("trends_totals", tot, totals_queries, dialect, {})
     params = {
         "start": start,
         "end": end,

@@ -112,7 +112,7 @@ def lifecycle_by(data: pd.DataFrame) -> dict[str, Any] | None:
         alt.Chart(long)
         .mark_bar()
         .encode(
-            x=alt.X("period:T", timeUnit="yearmonthdate", title="period"),
+            x=alt.X("yearmonthdate(period):O", title="period", axis=alt.Axis(format="%b %d")),
             y=alt.Y("persons:Q", title="people"),
             color=alt.Color(
                 "status:N",
@@ -128,8 +128,8 @@ def lifecycle_by(data: pd.DataFrame) -> dict[str, Any] | None:
                 "persons:Q",
             ],
         )
-        .properties(width=260, height=180)
-        .facet(facet=alt.Facet("breakdown:N", title=None), columns=3)
+        .properties(width=230, height=170)
+        .facet(facet=alt.Facet("breakdown:N", title=None), columns=2)
     )
     return spec(chart)
 
