@@ -226,7 +226,117 @@ ANALYSES: dict[str, Callable[[Any], A.Insight]] = {
     ),
     "lifecycle weekly": lambda s: A.lifecycle(s, START, END),
     "lifecycle daily": lambda s: A.lifecycle(s, START, END, grain="day"),
+    # issue 12: filters, cohorts, breakdowns, trends, paths, funnels in depth
+    "retention by plan, filtered": lambda s: A.retention(
+        s, START, END, breakdown="account.plan", filters=NOT_SAFARI
+    ),
+    "retention of a cohort by country": lambda s: A.retention(
+        s, START, END, grain="month", breakdown="person.country", filters=IN_EXPORTERS
+    ),
+    "stickiness of reports by plan": lambda s: (
+        A.stickiness(
+            s, START, END, grain="week", event="report_created", breakdown="account.plan"
+        ).days_active
+    ),
+    "lifecycle by cohort": lambda s: A.lifecycle(
+        s, START, END, breakdown=A.Breakdown(cohorts=(EXPORTERS, FIRST_APRIL, LISTED))
+    ),
+    "trends by plan with formula and compare": lambda s: (
+        A.trends(
+            s,
+            [A.Series(event="export"), A.Series(kind="people", event="*")],
+            START,
+            END,
+            grain="week",
+            formulas=["A / B * 100"],
+            breakdown="account.plan",
+            compare=True,
+            filters=NOT_SAFARI,
+        ).series
+    ),
+    "trends of amounts by browser, top 2": lambda s: (
+        A.trends(
+            s,
+            [
+                A.Series(kind="sum", event="purchase", property="amount"),
+                A.Series(kind="avg", event="purchase", property="amount"),
+                A.Series(kind="max", event="purchase", property="amount"),
+            ],
+            START,
+            END,
+            grain="month",
+            breakdown=A.Breakdown(dimension=A.Dimension.parse("event.$browser"), limit=2),
+        ).series
+    ),
+    "trends totals by cohort": lambda s: _totals(
+        A.trends(
+            s,
+            [A.Series(kind="people", event="report_created")],
+            START,
+            END,
+            breakdown=A.Breakdown(cohorts=(EXPORTERS, LISTED)),
+        )
+    ),
+    "paths after signup": lambda s: _paths(s).nodes,
+    "path edges after signup": lambda s: _paths(s).edges,
+    "funnel people with an exclusion": lambda s: _funnel_people(s).query,
 }
+
+
+def _totals(result: Any) -> A.Insight:
+    assert result.totals is not None
+    return result.totals
+
+
+def _paths(s: Any) -> Any:
+    from productops.analytics.analyses.paths import paths
+
+    return paths(s, START, END, event="signup", depth=4, min_share=0.02)
+
+
+def _funnel_people(s: Any) -> Any:
+    from productops.analytics.analyses import funnel_depth as F
+
+    return F.funnel_people(
+        s,
+        ["$pageview", "signup", "report_created"],
+        START,
+        END,
+        exclusions=[F.Exclusion(event="invite_sent", from_step=2, to_step=3)],
+    )
+
+
+NOT_SAFARI = A.Filters(
+    properties=(A.PropertyFilter(property="event.$browser", op="neq", value="Safari"),)
+)
+EXPORTERS = A.CohortSpec(
+    "exporters",
+    definition=A.CohortDefinition(
+        rules=[A.CohortRule(type="did", event="export", at_least=2, days=45)]
+    ),
+    as_of=END,
+)
+FIRST_APRIL = A.CohortSpec(
+    "first bought in April",
+    definition=A.CohortDefinition(
+        match="any",
+        rules=[
+            A.CohortRule(
+                type="first_did",
+                event="purchase",
+                start=dt.date(2024, 4, 1),
+                end=dt.date(2024, 4, 30),
+            ),
+            A.CohortRule(
+                type="property",
+                filter=A.PropertyFilter(property="account.plan", op="eq", value="enterprise"),
+            ),
+        ],
+    ),
+    as_of=END,
+)
+LISTED = A.CohortSpec("listed", people=tuple(f"user-{i}" for i in range(0, 90, 3)))
+IN_EXPORTERS = A.Filters(cohorts=(EXPORTERS,), not_cohorts=(LISTED,))
 
 
 def test_the_synthetic_events_are_what_the_parity_claims_rest_on(duck: Any) -> None:
