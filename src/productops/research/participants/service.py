@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, true
+from sqlalchemy import DateTime, Select, func, or_, select, true, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from productops import customers, feedback
 from productops.core import audit
-from productops.core.clock import aware_utc, utcnow
+from productops.core.clock import aware_utc, naive_utc, utcnow
 from productops.core.csvfile import CsvError, read_csv
 from productops.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from productops.research.models import (
@@ -253,31 +253,47 @@ def record_consent(
     return consent
 
 
-def consent_states(
+@dataclass(frozen=True)
+class ConsentVersions:
+    """Who agreed to which version of the consent text, read once for many participants."""
+
+    current: int | None  # the current text's version (None: there is no text yet)
+    given: dict[int, int]  # participant id → newest version agreed to and not withdrawn
+    withdrawn: set[int]
+
+    def state(self, participant_id: int) -> str:
+        """current, outdated (re-consent needed), withdrawn or none."""
+        version = self.given.get(participant_id)
+        if version is not None:
+            return "current" if self.current is None or version >= self.current else "outdated"
+        return "withdrawn" if participant_id in self.withdrawn else "none"
+
+
+def consent_versions(
     session: Session, participant_ids: Sequence[int] | None = None
-) -> dict[int, tuple[str, int | None]]:
-    """participant id → (current | outdated | withdrawn | none, version agreed to)."""
+) -> ConsentVersions:
     current = current_consent_text(session)
     query = select(Consent.participant_id, func.max(Consent.version)).where(
         Consent.withdrawn_at.is_(None)
     )
     if participant_ids is not None:
         query = query.where(Consent.participant_id.in_(list(participant_ids)))
-    given = dict(session.execute(query.group_by(Consent.participant_id)).all())
+    rows = session.connection().execute(query.group_by(Consent.participant_id)).all()
+    given: dict[int, int] = dict(rows)
     wq = select(Consent.participant_id).where(Consent.withdrawn_at.is_not(None))
     if participant_ids is not None:
         wq = wq.where(Consent.participant_id.in_(list(participant_ids)))
     withdrawn = set(session.scalars(wq.distinct()))
-    ids = participant_ids if participant_ids is not None else list({*given, *withdrawn})
-    out: dict[int, tuple[str, int | None]] = {}
-    for pid in ids:
-        version = given.get(pid)
-        if version is not None:
-            ok = current is None or version >= current.version
-            out[pid] = ("current" if ok else "outdated", int(version))
-        else:
-            out[pid] = ("withdrawn" if pid in withdrawn else "none", None)
-    return out
+    return ConsentVersions(current.version if current else None, given, withdrawn)
+
+
+def consent_states(
+    session: Session, participant_ids: Sequence[int] | None = None
+) -> dict[int, tuple[str, int | None]]:
+    """participant id → (current | outdated | withdrawn | none, version agreed to)."""
+    found = consent_versions(session, participant_ids)
+    ids = participant_ids if participant_ids is not None else list({*found.given, *found.withdrawn})
+    return {pid: (found.state(pid), found.given.get(pid)) for pid in ids}
 
 
 def consents_of(session: Session, participant_id: int) -> list[Consent]:
@@ -313,6 +329,57 @@ def state_of(
     now = now or utcnow()
     n, first = _period_counts(session, now - rules.period, [p.id]).get(p.id, (0, None))
     return contact_state(p.status, p.last_invited_at, p.last_participated_at, n, first, now, rules)
+
+
+# Times read as the database stores them (naive UTC on SQLite, aware on PostgreSQL), for
+# reading many participants without converting each: see `RulesAtOnce`.
+STORED_TIME = DateTime()
+
+
+def stored(column: Any) -> Any:
+    """A time column read without its per-value conversion."""
+    return type_coerce(column, STORED_TIME)
+
+
+_FREE = ContactState("free", "free to contact")
+
+
+class RulesAtOnce:
+    """The governance rules applied to many participants (lists, eligibility): the
+    invitations of the rolling period are read once, and whoever is free with no invitation
+    or session recent enough is free at once; the rules (`contact_state`) are asked only
+    about the others. Times are those of `stored` columns."""
+
+    def __init__(self, session: Session, rules: Rules, now: dt.datetime) -> None:
+        self.rules, self.now = rules, now
+        self.period = _period_counts(session, now - rules.period)
+        naive = session.get_bind().dialect.name == "sqlite"
+        self.as_stored = naive_utc if naive else aware_utc
+        self.invited_since = self.as_stored(now - rules.invite_cooldown)
+        self.took_part_since = self.as_stored(now - rules.participation_cooldown)
+
+    def state(
+        self, pid: int, status: str, invited: dt.datetime | None, took_part: dt.datetime | None
+    ) -> tuple[ContactState, int]:
+        """The participant's contact state and their invitations in the period."""
+        n, first = self.period.get(pid, (0, None))
+        if (
+            status == "free"
+            and n < self.rules.max_invitations
+            and (invited is None or invited <= self.invited_since)
+            and (took_part is None or took_part <= self.took_part_since)
+        ):
+            return _FREE, n
+        state = contact_state(
+            status,
+            aware_utc(invited) if invited else None,
+            aware_utc(took_part) if took_part else None,
+            n,
+            first,
+            self.now,
+            self.rules,
+        )
+        return state, n
 
 
 def record_contact(
@@ -504,69 +571,90 @@ def list_participants(
     offset: int = 0,
 ) -> tuple[list[ParticipantRow], int]:
     """Participants matching the filters, with their contact state. `q` finds a pseudonym;
-    with `vault` (a caller with people.pii) also names and email addresses."""
+    with `vault` (a caller with people.pii) also names and email addresses. The database
+    pages the list unless the filter is a worked-out state (free, in cooldown, consent)."""
     now = utcnow()
-    query = base_query()
+    conditions: list[Any] = []
     if q and q.strip():
         words = q.strip()
-        conditions = [Participant.pseudonym == words.upper()]
+        found = [Participant.pseudonym == words.upper()]
         if vault is not None:
-            conditions.append(Person.name.ilike(f"%{words}%", escape="\\"))
+            found.append(Person.name.ilike(f"%{words}%", escape="\\"))
             if "@" in words:
-                conditions.append(Participant.email_index == vault.email_index(words))
-        query = query.where(or_(*conditions))
+                found.append(Participant.email_index == vault.email_index(words))
+        conditions.append(or_(*found))
     if segment:
-        query = query.where(func.coalesce(Participant.segment, Account.segment) == segment)
+        conditions.append(func.coalesce(Participant.segment, Account.segment) == segment)
     if plan:
-        query = query.where(Account.plan == plan)
+        conditions.append(Account.plan == plan)
     if study_id is not None:
-        query = query.where(
+        conditions.append(
             Participant.id.in_(select(Contact.participant_id).where(Contact.study_id == study_id))
         )
     if status in ("opted_out", "blocklisted", "do_not_contact"):
-        query = query.where(Participant.status == status)
+        conditions.append(Participant.status == status)
     elif status in ("free", "in_cooldown"):
-        query = query.where(Participant.status == "free")
+        conditions.append(Participant.status == "free")
     elif status:
         raise InvalidInput(f"status '{status}' is not one of {', '.join(LIST_STATUSES)}")
-    query = query.order_by(Participant.last_contacted_at.desc().nulls_last(), Participant.id)
-    rows = list(session.execute(query))
-    ids = [r.id for r in rows]
-    period = _period_counts(session, now - rules.period)
-    consent_of = consent_states(session, ids) if ids else {}
-    built = []
-    for r in rows:
-        n, first = period.get(r.id, (0, None))
-        state = contact_state(
-            r.status,
-            aware_utc(r.last_invited_at) if r.last_invited_at else None,
-            aware_utc(r.last_participated_at) if r.last_participated_at else None,
-            n,
-            first,
-            now,
-            rules,
+    order = (Participant.last_contacted_at.desc().nulls_last(), Participant.id)
+    matching = (
+        select(
+            Participant.id,
+            Participant.status,
+            stored(Participant.last_invited_at),
+            stored(Participant.last_participated_at),
         )
-        if status in ("free", "in_cooldown") and state.status != status:
-            continue
-        c_state, c_version = consent_of.get(r.id, ("none", None))
-        if consent and c_state != consent:
-            continue
-        built.append((r, state, n, c_state, c_version))
-    total = len(built)
-    page = built[offset : offset + limit] if limit is not None else built[offset:]
-    sessions = (
-        dict(
-            session.execute(
-                select(ResearchSession.participant_id, func.count())
-                .where(ResearchSession.participant_id.in_([r.id for r, *_ in page]))
-                .group_by(ResearchSession.participant_id)
-            ).all()
+        .join(Person, Person.id == Participant.person_id)
+        .outerjoin(Account, Account.id == Person.account_id)
+        .where(*conditions)
+        .order_by(*order)
+    )
+    at_once = RulesAtOnce(session, rules, now)
+    if status in ("free", "in_cooldown") or consent:
+        # A worked-out state decides: every match is read (its few columns) and judged.
+        versions = consent_versions(session) if consent else None
+        kept = []
+        for pid, p_status, invited, took_part in session.connection().execute(matching):
+            if status in ("free", "in_cooldown"):
+                state, _ = at_once.state(pid, p_status, invited, took_part)
+                if state.status != status:
+                    continue
+            if versions is not None and versions.state(pid) != consent:
+                continue
+            kept.append(pid)
+        total = len(kept)
+        page_ids = kept[offset : offset + limit] if limit is not None else kept[offset:]
+    else:
+        total = int(
+            session.scalar(select(func.count()).select_from(matching.order_by(None).subquery()))
+            or 0
         )
-        if page
-        else {}
+        paged = matching.offset(offset)
+        if limit is not None:
+            paged = paged.limit(limit)
+        page_ids = [r[0] for r in session.connection().execute(paged)]
+    if not page_ids:
+        return [], total
+    by_id = {r.id: r for r in session.execute(base_query().where(Participant.id.in_(page_ids)))}
+    consent_of = consent_states(session, page_ids)
+    sessions = dict(
+        session.execute(
+            select(ResearchSession.participant_id, func.count())
+            .where(ResearchSession.participant_id.in_(page_ids))
+            .group_by(ResearchSession.participant_id)
+        ).all()
     )
     out = []
-    for r, state, n, c_state, c_version in page:
+    for pid in page_ids:
+        r = by_id[pid]
+        state, n = at_once.state(
+            pid,
+            r.status,
+            at_once.as_stored(r.last_invited_at) if r.last_invited_at else None,
+            at_once.as_stored(r.last_participated_at) if r.last_participated_at else None,
+        )
+        c_state, c_version = consent_of.get(pid, ("none", None))
         out.append(
             ParticipantRow(
                 id=r.id,
@@ -578,7 +666,7 @@ def list_participants(
                 consent=c_state,
                 consent_version=c_version,
                 last_contacted_at=r.last_contacted_at,
-                sessions=int(sessions.get(r.id, 0)),
+                sessions=int(sessions.get(pid, 0)),
                 invitations_in_period=n,
                 name=r.name if vault is not None else None,
                 email=vault.open(r.email_enc) if vault is not None else None,

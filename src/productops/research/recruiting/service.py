@@ -18,7 +18,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from productops import analytics, feedback
@@ -27,9 +27,10 @@ from productops.core.clock import aware_utc, naive_utc, utcnow
 from productops.core.db import transaction
 from productops.core.errors import InvalidInput, NotFound, OutboundError, PermissionDenied
 from productops.core.workspace import Workspace
+from productops.customers import Account, Person
 from productops.research.models import Contact, Participant, Screener, Study
 from productops.research.participants import service as participants
-from productops.research.participants.rules import Rules, contact_state
+from productops.research.participants.rules import Rules
 from productops.research.pseudonyms.vault import Vault
 from productops.research.schemas import ContactCreate, ScreenerCreate
 from productops.research.schemas import Screener as Criteria
@@ -38,7 +39,7 @@ from productops.research.settings import section
 Progress = Callable[[int, int | None, str], object]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Candidate:
     id: int
     pseudonym: str
@@ -74,6 +75,37 @@ def _usage(ws: Workspace, c: Criteria, now: dt.datetime) -> set[str]:
     return set(frame.column("person_id").to_pylist())
 
 
+def _rows(session: Session) -> list[Any]:
+    """What eligibility reads of each participant (not their sealed contact details), with
+    times as stored (`participants.stored`)."""
+    segment = func.coalesce(Participant.segment, Account.segment)
+    query = (
+        select(
+            Participant.id,
+            Participant.person_id,
+            Participant.pseudonym,
+            segment,
+            Account.plan,
+            Participant.status,
+            participants.stored(Participant.last_invited_at),
+            participants.stored(Participant.last_participated_at),
+            participants.stored(Participant.last_contacted_at),
+            Participant.email_index.is_not(None),
+            Person.external_id,
+        )
+        .join(Person, Person.id == Participant.person_id)
+        .outerjoin(Account, Account.id == Person.account_id)
+    )
+    return list(session.connection().execute(query).all())  # plain rows: no ORM loading
+
+
+def _said(cache: dict[str | None, str], what: str, value: str | None) -> str:
+    found = cache.get(value)
+    if found is None:
+        found = cache[value] = f"{what} is {value or 'unknown'}"
+    return found
+
+
 def eligibility(
     ws: Workspace,
     session: Session,
@@ -86,9 +118,9 @@ def eligibility(
     started = time.perf_counter()
     now = now or utcnow()
     c = criteria
-    rows = session.execute(participants.base_query()).all()
-    period = participants._period_counts(session, now - rules.period)
-    consent = participants.consent_states(session) if c.require_consent else {}
+    rows = _rows(session)
+    at_once = participants.RulesAtOnce(session, rules, now)
+    consent = participants.consent_versions(session) if c.require_consent else None
     used = _usage(ws, c, now) if c.used_event else None
     gave: set[int] | None = None
     if c.gave_feedback_within_days or c.feedback_tag_id:
@@ -107,63 +139,69 @@ def eligibility(
         )
     segments = {s.lower() for s in c.segments}
     plans = {p.lower() for p in c.plans}
-    not_since = now - dt.timedelta(days=c.not_contacted_days) if c.not_contacted_days else None
+    not_since = (
+        at_once.as_stored(now - dt.timedelta(days=c.not_contacted_days))
+        if c.not_contacted_days
+        else None
+    )
+    used_reason = (
+        f"did not use {c.used_event} {c.used_at_least}+ times in {c.used_within_days} days"
+    )
+    segment_said: dict[str | None, str] = {}  # each reason's words are made once
+    plan_said: dict[str | None, str] = {}
     out: list[Candidate] = []
-    counts = {"participants": len(rows), "eligible": 0, "governance": 0, "screener": 0}
-    for r in rows:
+    n_eligible = n_screener = n_governance = 0
+    for (
+        pid, person_id, pseudonym, segment, plan, status, invited, took_part, last_contact,
+        has_email, external_id,
+    ) in rows:  # fmt: skip
         reasons: list[str] = []
-        if segments and (r.segment or "").lower() not in segments:
-            reasons.append(f"segment is {r.segment or 'unknown'}")
-        if plans and (r.plan or "").lower() not in plans:
-            reasons.append(f"plan is {r.plan or 'unknown'}")
-        if used is not None and r.external_id not in used:
-            reasons.append(
-                f"did not use {c.used_event} {c.used_at_least}+ times in {c.used_within_days} days"
-            )
-        if gave is not None and r.person_id not in gave:
+        if segments and (segment or "").lower() not in segments:
+            reasons.append(_said(segment_said, "segment", segment))
+        if plans and (plan or "").lower() not in plans:
+            reasons.append(_said(plan_said, "plan", plan))
+        if used is not None and external_id not in used:
+            reasons.append(used_reason)
+        if gave is not None and person_id not in gave:
             reasons.append("gave no matching feedback")
-        last_contact = aware_utc(r.last_contacted_at) if r.last_contacted_at else None
         if not_since is not None and last_contact is not None and last_contact >= not_since:
             reasons.append(f"contacted on {last_contact:%Y-%m-%d}")
-        if r.id in excluded:
+        if pid in excluded:
             reasons.append("already in the excluded study")
-        if c.require_consent:
-            state_, _ = consent.get(r.id, ("none", None))
+        if consent is not None:
+            state_ = consent.state(pid)
             if state_ != "current":
                 reasons.append(f"consent {state_}")
         screened_out = bool(reasons)
-        n, first = period.get(r.id, (0, None))
-        state = contact_state(
-            r.status,
-            aware_utc(r.last_invited_at) if r.last_invited_at else None,
-            aware_utc(r.last_participated_at) if r.last_participated_at else None,
-            n,
-            first,
-            now,
-            rules,
-        )
+        state, _ = at_once.state(pid, status, invited, took_part)
         if not state.free:
             reasons.append(state.reason)
-        if not r.has_email:
+        if not has_email:
             reasons.append("no email address")
         eligible = not reasons
-        counts["eligible"] += eligible
-        counts["screener"] += screened_out
-        counts["governance"] += (not screened_out) and not state.free
+        n_eligible += eligible
+        n_screener += screened_out
+        n_governance += (not screened_out) and not state.free
         out.append(
             Candidate(
-                id=r.id,
-                pseudonym=r.pseudonym,
-                segment=r.segment,
-                plan=r.plan,
-                status=state.status,
-                eligible=eligible,
-                reasons=reasons,
-                overridable=(not screened_out) and state.overridable and bool(r.has_email),
-                last_contacted_at=last_contact,
+                pid,
+                pseudonym,
+                segment,
+                plan,
+                state.status,
+                eligible,
+                reasons,
+                (not screened_out) and state.overridable and bool(has_email),
+                aware_utc(last_contact) if last_contact else None,
             )
         )
     out.sort(key=lambda x: (not x.eligible, not x.overridable, x.pseudonym))
+    counts = {
+        "participants": len(rows),
+        "eligible": n_eligible,
+        "governance": n_governance,
+        "screener": n_screener,
+    }
     return Eligibility(out, (time.perf_counter() - started) * 1000, counts)
 
 
