@@ -370,8 +370,40 @@ def make_catalog(ctx: DemoContext) -> dict[str, Any]:
             400 + 100 * done // max(total, 1), None, message
         ),
     )
-    ctx.progress(500, None, "Saving a dashboard")
+    ctx.progress(500, None, "Saving insights, a note and a dashboard")
+    from productops.analytics import saved
+    from productops.analytics.sql.schema import EXAMPLES
+
     with transaction(ws.sessions) as s:
+        by_plan = saved.save_insight(
+            s,
+            "sql",
+            "Weekly active people by plan",
+            {"query": EXAMPLES["Active people by plan, weekly"], "chart": {"type": "auto"}},
+            actor="demo",
+            description="The SQL behind the Monday chart, to copy and change.",
+        )
+        activation = saved.save_insight(
+            s,
+            "funnel",
+            "Activation funnel",
+            {"query": "steps=Signed+Up&steps=Dashboard+Viewed&steps=Report+Created&window=14"},
+            actor="demo",
+            description="Sign-up to the first report within two weeks.",
+        )
+        reporting = saved.save_insight(
+            s,
+            "retention",
+            "Do new people keep reporting?",
+            {"query": "start_event=Signed+Up&return_event=Report+Created&grain=week&range=90d"},
+            actor="demo",
+        )
+        saved.add_annotation(
+            s,
+            (end - dt.timedelta(days=45)).date(),
+            "Pricing page relaunched",
+            actor="demo",
+        )
         save_dashboard(
             s,
             ws,
@@ -380,6 +412,9 @@ def make_catalog(ctx: DemoContext) -> dict[str, Any]:
             [
                 {"metric": "active_users", "grain": "week", "days": 120, "by": "plan"},
                 {"metric": "signups", "grain": "week", "days": 120},
+                {"insight": activation.id},
+                {"insight": reporting.id},
+                {"insight": by_plan.id, "width": "full"},
                 {"metric": "report_adoption", "grain": "week", "days": 120, "by": "segment"},
                 {"metric": "activation", "grain": "month", "days": 180},
             ],
