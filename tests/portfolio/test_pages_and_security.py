@@ -6,12 +6,14 @@ stored token."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from html.parser import HTMLParser
 
 import pytest
 from fastapi.testclient import TestClient
 
+from productops.core.clock import utcnow
 from productops.core.db import transaction
 from productops.core.workspace import Workspace
 from productops.portfolio.sync import service as sync
@@ -110,6 +112,53 @@ def test_filters_are_in_the_link_and_survive_a_reload(workspace: Workspace) -> N
     empty = viewer.client.get("/portfolio?period=all&team=&credit=&owner=&flag=&q=")
     assert empty.status_code == 200 and "Grow activation" in empty.text
     assert viewer.client.get("/portfolio?credit=2").status_code == 422
+
+
+def test_typos_in_a_link_are_named_with_what_was_meant(workspace: Workspace) -> None:
+    ids = small_portfolio(workspace)
+    viewer = sign_in(workspace, "viewer")
+    flag = viewer.client.get("/portfolio?flag=stal")
+    assert flag.status_code == 422 and "did you mean &#39;stale&#39;?" in flag.text
+    health = viewer.client.get("/portfolio/roadmap?health=ontrack")
+    assert health.status_code == 422 and "did you mean &#39;on_track&#39;?" in health.text
+    quarter = viewer.client.get("/portfolio/timeline?period=Q4 2026")
+    assert quarter.status_code == 422 and "is not a quarter: write it like 2026-Q4" in quarter.text
+    assert "String should match pattern" not in quarter.text
+    lower = viewer.client.get("/portfolio?period=2026-q4")  # read as 2026-Q4
+    assert lower.status_code == 200 and "<option selected>2026-Q4</option>" in lower.text
+    team = viewer.client.get(f"/portfolio?team={ids.team + 50}")
+    assert team.status_code == 404 and "Growth" in team.text  # the teams there are
+    client = TestClient(create_app(workspace))
+    read = {"Authorization": f"Bearer {api_key(workspace, 'read')}"}
+    api = client.get("/api/v1/portfolio/flags?flag=no_owners", headers=read)
+    assert api.status_code == 422
+    assert "did you mean 'no_owner'?" in api.json()["detail"][0]["msg"]
+    changes = client.get("/api/v1/portfolio/changes?team=999", headers=read)
+    assert changes.status_code == 404
+
+
+def test_the_team_page_filters_and_marks_late_work(workspace: Workspace) -> None:
+    ids = small_portfolio(workspace)
+    with transaction(workspace.sessions) as s:
+        from productops.portfolio.models import Epic
+
+        epic = s.get(Epic, ids.epic)
+        assert epic is not None
+        epic.target_date = utcnow().date() - dt.timedelta(days=9)
+    viewer = sign_in(workspace, "viewer")
+    page = viewer.client.get(f"/portfolio/teams/{ids.team}").text
+    assert f'action="/portfolio/teams/{ids.team}"' in page and 'id="f-team"' not in page
+    assert "9 days late" in page
+    assert '<p class="card-label">done</p>' not in page  # finished work is hidden: no "0 done"
+    assert "include finished work" in page
+    with_closed = viewer.client.get(f"/portfolio/teams/{ids.team}?closed=1&health=at_risk").text
+    assert '<p class="card-label">done</p>' in with_closed and "Checklist" in with_closed
+    none = viewer.client.get(f"/portfolio/teams/{ids.team}?health=off_track").text
+    assert "No epics match." in none
+    assert "9 days late" in viewer.client.get("/portfolio/roadmap").text
+    updates_page = viewer.client.get(f"/portfolio/updates?kind=slipped&team={ids.team}")
+    assert updates_page.status_code == 200
+    assert f"/portfolio/changes.csv?kind=slipped&amp;team={ids.team}" in updates_page.text
 
 
 @pytest.mark.parametrize("payload", xss_payloads())
@@ -292,6 +341,19 @@ def test_an_admin_connects_in_the_ui_and_the_token_never_comes_back(workspace: W
         {"name": "Metadata", "kind": "jira-dc", "url": "http://169.254.169.254/", "token": "x"},
     )
     assert refused.status_code == 400 and "metadata" in refused.text
+
+
+def test_removing_a_connection_asks_first(workspace: Workspace) -> None:
+    with transaction(workspace.sessions) as s:
+        cid = sync.connect(workspace, s, name="l", kind="linear", token="x", actor="t").id
+    admin = sign_in(workspace, "admin")
+    page = admin.client.get("/portfolio/connections").text
+    assert 'name="confirm" value="yes" required' in page and "0 epics, 0 issues" in page
+    refused = admin.post(f"/portfolio/connections/{cid}/delete", {})  # type: ignore[attr-defined]
+    assert refused.status_code == 422 and "tick the box" in refused.text
+    gone = admin.post(f"/portfolio/connections/{cid}/delete", {"confirm": "yes"})  # type: ignore[attr-defined]
+    assert gone.status_code == 303
+    assert "No connections yet." in admin.client.get("/portfolio/connections").text
 
 
 def test_a_sync_is_a_job_with_a_report_and_can_be_scheduled(workspace: Workspace) -> None:

@@ -135,6 +135,14 @@ def test_the_change_log_says_what_moved_since_last_week(workspace: Workspace) ->
     assert ("slipped", "epic", ids.epic) in kinds and ("health", "epic", ids.epic) in kinds
     slipped = next(c for c in changes if c.kind == "slipped")
     assert slipped.describe() == "target date slipped from 2026-12-15 to 2027-01-20"
+    # One kind of change, one team's work: the leader's "what slipped in Growth".
+    with workspace.sessions() as s:
+        _, _, only = updates.change_log(s, kind="slipped", team_id=ids.team)
+        _, _, other = updates.change_log(s, team_id=ids.team + 1)
+        with pytest.raises(InvalidInput, match="'slip' is not a kind of change"):
+            updates.change_log(s, kind="slip")
+    assert [(c.kind, c.subject_id) for c in only] == [("slipped", ids.epic)]
+    assert other == []
 
 
 def test_reminders_name_owners_with_no_update_this_cycle(workspace: Workspace) -> None:

@@ -39,6 +39,15 @@ def sync_job(ctx: JobContext) -> dict[str, Any]:
         job_id=ctx.job_id,
         progress=lambda done, total, message: ctx.progress(done, total, message),
     )
+    r = outcome.report
+    ctx.progress(
+        r.items,
+        r.items,
+        f"{r.items:,} items read: {r.created:,} created, {r.updated:,} updated, "
+        f"{r.deleted:,} deleted, {r.moved:,} moved, {r.unmapped:,} serve no objective "
+        "(the report is on the Connections page)",
+        force=True,
+    )
     return {
         "run": outcome.run_id,
         **outcome.report.as_dict(),

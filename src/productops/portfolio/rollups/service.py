@@ -137,6 +137,13 @@ class EpicRow:
     def is_open(self) -> bool:
         return self.status_category not in CLOSED
 
+    @property
+    def days_late(self) -> int:
+        """Days past its target date while still open (0 when on time, done or undated)."""
+        if self.target_date is None or not self.is_open:
+            return 0
+        return max(0, (utcnow().date() - self.target_date).days)
+
 
 @dataclass
 class InitiativeRow:

@@ -3,16 +3,21 @@ string (so every list is shareable by link), the roll-up rule, and the permissio
 
 from __future__ import annotations
 
+import difflib
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import Depends, Query, Request
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from productops.core.auth import Principal
-from productops.core.errors import InvalidInput
+from productops.core.errors import InvalidInput, NotFound
 from productops.core.models import Team, User
 from productops.portfolio.okrs.service import periods
 from productops.portfolio.permissions import CONNECT, MAP
@@ -26,6 +31,42 @@ ConnectPage = Annotated[Principal, require(CONNECT, page=True)]
 ConnectApi = Annotated[Principal, require(CONNECT)]
 
 Text = Annotated[str | None, Query(max_length=200)]
+
+
+def _quarter(value: Any) -> Any:
+    """A quarter as people type it (2026-q4 is 2026-Q4); anything else is named plainly
+    instead of with the pattern."""
+    if not isinstance(value, str) or value in ("", "all"):
+        return value
+    if re.fullmatch(r"[12][0-9]{3}-[Qq][1-4]", value):
+        return value.upper()
+    raise PydanticCustomError(
+        "quarter",
+        "'{value}' is not a quarter: write it like 2026-Q4, or 'all' for every quarter",
+        {"value": value[:40]},
+    )
+
+
+def _one_of(choices: dict[str, str], what: str) -> Callable[[Any], Any]:
+    """A value from `choices` (keys), or an error that lists them and suggests the nearest
+    (by key or by the words shown on the page)."""
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, str) or value in ("", *choices):
+            return value
+        by_label = {label.lower(): key for key, label in choices.items()}
+        guess = difflib.get_close_matches(value.lower(), [*choices, *by_label], n=1, cutoff=0.6)
+        hint = f"; did you mean '{by_label.get(guess[0], guess[0])}'?" if guess else ""
+        raise PydanticCustomError(
+            "choice",
+            "'{value}' is not a {what}{hint} (one of: {known})",
+            {"value": value[:40], "what": what, "hint": hint, "known": ", ".join(choices)},
+        )
+
+    return check
+
+
+HEALTH_FILTERS = {**HEALTH_TEXT, "none": "no update"}
 
 
 @dataclass
@@ -54,9 +95,10 @@ def view(
     period: Annotated[
         str | None,
         Query(
-            pattern=r"^([12][0-9]{3}-Q[1-4]|all)?$",
+            pattern=r"^([12][0-9]{3}-[Qq][1-4]|all)?$",
             description="a quarter, e.g. 2026-Q1, or `all` (the portfolio opens on this one)",
         ),
+        BeforeValidator(_quarter),
     ] = None,
     # A form's empty box sends "team=" and "credit=": no filter, not an error.
     team: Annotated[
@@ -64,9 +106,15 @@ def view(
     ] = None,
     owner: Text = None,
     health: Annotated[
-        Literal["on_track", "at_risk", "off_track", "none", ""] | None, Query()
+        Literal["on_track", "at_risk", "off_track", "none", ""] | None,
+        Query(),
+        BeforeValidator(_one_of(HEALTH_FILTERS, "health")),
     ] = None,
-    flag: Annotated[str | None, Query(max_length=40)] = None,
+    flag: Annotated[
+        str | None,
+        Query(pattern=f"^({'|'.join(FLAG_TEXT)})?$", description="a quality flag"),
+        BeforeValidator(_one_of(FLAG_TEXT, "quality flag")),
+    ] = None,
     q: Text = None,
     rule: Annotated[Literal["count", "points", ""] | None, Query()] = None,
     credit: Annotated[
@@ -82,6 +130,11 @@ def view(
     team_id = int(team) if team else None
     if team_id is not None and not 1 <= team_id <= 2**31 - 1:
         raise InvalidInput(f"team {team_id} is not a team's id")
+    if team_id is not None:
+        with ws.sessions() as s:
+            if s.get(Team, team_id) is None:
+                known = ", ".join(f"{n} ({i})" for i, n in s.execute(select(Team.id, Team.name)))
+                raise NotFound(f"no team {team_id}" + (f"; teams: {known}" if known else ""))
     share = float(credit) if credit else None
     given = {
         "period": period,

@@ -8,11 +8,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Path, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from productops.core import jobs
 from productops.core.errors import InvalidInput
-from productops.portfolio.models import Connection
+from productops.portfolio.models import Connection, Epic, Initiative, Issue
 from productops.portfolio.permissions import CONNECT
 from productops.portfolio.routes.common import ConnectApi, ConnectPage, choices
 from productops.portfolio.schemas import (
@@ -62,11 +63,19 @@ def _public(db: Any, row: Connection) -> ConnectionPublic:
 @pages.get("/portfolio/connections")
 def connections_page(request: Request, db: DbDep, principal: ReadPage) -> Response:
     rows = service.list_connections(db)
+    held: dict[int, list[int]] = {r.id: [0, 0] for r in rows}
+    for model, i in ((Initiative, 0), (Epic, 0), (Issue, 1)):
+        for cid, n in db.execute(
+            select(model.connection_id, func.count()).group_by(model.connection_id)
+        ):
+            if cid in held:
+                held[cid][i] += n
     return render(
         request,
         "portfolio/connections.html",
         {
             "connections": [_public(db, r) for r in rows],
+            "held": held,
             "runs": service.last_runs(db, limit=30),
             "names": {r.id: r.name for r in rows},
             "can_connect": principal.can(CONNECT),
@@ -143,7 +152,16 @@ def connection_schedule_form(
 
 
 @pages.post("/portfolio/connections/{connection_id}/delete")
-def connection_delete_form(db: DbDep, principal: ConnectPage, connection_id: Id) -> Response:
+def connection_delete_form(
+    db: DbDep,
+    principal: ConnectPage,
+    connection_id: Id,
+    confirm: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    if confirm != "yes":
+        raise InvalidInput(
+            "removing a connection removes the work synced from it: tick the box to confirm"
+        )
     service.delete_connection(db, connection_id, principal.actor)
     return RedirectResponse("/portfolio/connections", status_code=303)
 

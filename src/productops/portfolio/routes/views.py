@@ -30,8 +30,10 @@ from productops.portfolio.views.service import (
 )
 from productops.web.deps import DbDep, ReadApi, ReadPage, workspace_of
 from productops.web.export import CSV_RESPONSE_DOC, csv_response
+from productops.web.responses import error_responses
 from productops.web.templating import render, render_charts
 
+NO_TEAM = error_responses((404, "no team with the id given in `team`"))
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1/portfolio", tags=["portfolio"])
 Format = Literal["json", "csv"]
@@ -101,7 +103,7 @@ def portfolio_csv(
     return csv_response(columns, rows, "portfolio")
 
 
-@api.get("", responses=CSV_RESPONSE_DOC)
+@api.get("", responses={**CSV_RESPONSE_DOC, **NO_TEAM})
 def api_portfolio(
     request: Request,
     db: DbDep,
@@ -141,7 +143,7 @@ def roadmap_csv(request: Request, db: DbDep, principal: ReadPage, view: ViewDep)
     return csv_response(*roadmap_rows(roadmap(_portfolio(request, db, view))), "roadmap")
 
 
-@api.get("/roadmap", responses=CSV_RESPONSE_DOC)
+@api.get("/roadmap", responses={**CSV_RESPONSE_DOC, **NO_TEAM})
 def api_roadmap(
     request: Request, db: DbDep, principal: ReadApi, view: ViewDep, format: Format = "json"
 ) -> Response:
@@ -208,7 +210,7 @@ def timeline_csv(
     return csv_response(*timeline_rows(timeline(p, by), p.teams), "timeline")
 
 
-@api.get("/timeline", responses=CSV_RESPONSE_DOC)
+@api.get("/timeline", responses={**CSV_RESPONSE_DOC, **NO_TEAM})
 def api_timeline(
     request: Request,
     db: DbDep,
@@ -318,7 +320,7 @@ def flags_csv(request: Request, db: DbDep, principal: ReadPage, view: ViewDep) -
     return csv_response(*_flag_table(_portfolio(request, db, view), view.filters.flag), "flags")
 
 
-@api.get("/flags", responses=CSV_RESPONSE_DOC)
+@api.get("/flags", responses={**CSV_RESPONSE_DOC, **NO_TEAM})
 def api_flags(
     request: Request, db: DbDep, principal: ReadApi, view: ViewDep, format: Format = "json"
 ) -> Response:

@@ -267,11 +267,32 @@ def _snapshot_on(
     return found, {(r.subject_type, r.subject_id): r for r in rows}
 
 
+CHANGE_KINDS = (
+    "slipped",
+    "pulled_in",
+    "scope_added",
+    "scope_removed",
+    "health",
+    "done",
+    "added",
+    "removed",
+)
+
+
 def change_log(
-    session: Session, *, since: dt.date | None = None, until: dt.date | None = None
+    session: Session,
+    *,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    kind: str | None = None,
+    team_id: int | None = None,
 ) -> tuple[dt.date | None, dt.date | None, list[Change]]:
     """What moved between the snapshot of `since` (default: a week before `until`) and the
-    latest one (of `until`, default today): (from day, to day, changes)."""
+    latest one (of `until`, default today): (from day, to day, changes); only changes of
+    one `kind` or of one team's work when asked."""
+    only = kind  # `kind` is the subject's type in the loop below
+    if only is not None and only not in CHANGE_KINDS:
+        raise InvalidInput(f"'{only}' is not a kind of change ({', '.join(CHANGE_KINDS)})")
     until = until or utcnow().date()
     since = since or until - dt.timedelta(days=7)
     if since > until:
@@ -307,9 +328,28 @@ def change_log(
         if key[0] == "epic":
             title, ext = titles.get(key, ("(deleted)", None))
             changes.append(Change("removed", key[0], key[1], title, ext, None, None))
+    if only is not None:
+        changes = [c for c in changes if c.kind == only]
+    if team_id is not None:
+        teams = teams_of(session)
+        changes = [c for c in changes if teams.get((c.subject_type, c.subject_id)) == team_id]
     order = {"slipped": 0, "health": 1, "scope_added": 2, "done": 3, "added": 4}
     changes.sort(key=lambda c: (order.get(c.kind, 9), c.subject_type, c.title))
     return from_day, to_day, changes
+
+
+def teams_of(session: Session) -> dict[tuple[str, int], int | None]:
+    """The team of every epic, initiative and objective."""
+    out: dict[tuple[str, int], int | None] = {}
+    for kind, model in (("epic", Epic), ("initiative", Initiative), ("objective", Objective)):
+        for i, team in session.execute(select(model.id, model.team_id)):
+            out[(kind, i)] = team
+    return out
+
+
+def titles_of(session: Session) -> dict[tuple[str, int], tuple[str, str | None]]:
+    """(title, key) of every epic, initiative and objective, by (type, id)."""
+    return _titles(session)
 
 
 def _titles(session: Session) -> dict[tuple[str, int], tuple[str, str | None]]:

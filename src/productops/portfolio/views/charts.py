@@ -88,7 +88,12 @@ def timeline_chart(bars: list[dict[str, Any]], today: dt.date) -> dict[str, Any]
                 "start:T",
                 title=None,
                 scale=alt.Scale(type="utc"),
-                axis=alt.Axis(format="%b %Y", orient="top"),
+                # One tick a month: the default (every other week) printed each month twice.
+                axis=alt.Axis(
+                    format="%b %Y",
+                    orient="top",
+                    tickCount={"interval": "month", "step": 1},
+                ),
             ),
             x2="end:T",
             y=alt.Y("label:N", title=None, sort=order, axis=alt.Axis(labelLimit=260)),
