@@ -301,6 +301,31 @@ def test_the_flag_page_says_a_rules_condition_in_words(workspace: Workspace) -> 
     assert 'when <code>{"$or": [{"plan": "pro"}]}</code>' in page  # what the builder does not write
 
 
+def test_recomputing_from_the_page_comes_back_to_the_experiment(workspace: Workspace) -> None:
+    """The analyst stays on the experiment, which says the job runs and refreshes until the
+    results are in (it used to land on the job's page, with no way back)."""
+    from productops.experiments.registry import service as registry
+    from productops.experiments.schemas import ExperimentCreate, Transition, Variation
+
+    with transaction(workspace.sessions) as s:
+        exp = registry.create_experiment(
+            s,
+            ExperimentCreate(
+                key="banner",
+                name="Banner",
+                primary_metric="clicks",
+                variations=[Variation(name="A", weight=0.5), Variation(name="B", weight=0.5)],
+            ),
+            "test",
+        )
+        registry.transition(s, exp.id, Transition(action="start"), "test")
+    editor = sign_in(workspace, "editor")
+    r = editor.post("/experiments/banner/results")  # type: ignore[attr-defined]
+    assert r.status_code == 303 and r.headers["location"] == "/experiments/banner"
+    page = editor.client.get("/experiments/banner").text
+    assert "Results are being computed" in page and '<meta http-equiv="refresh"' in page
+
+
 def test_a_search_with_a_typo_offers_the_close_words(workspace: Workspace) -> None:
     _setup(workspace)
     viewer = sign_in(workspace, "viewer")

@@ -533,12 +533,13 @@ def transition_form(
 def recompute_form(request: Request, db: DbDep, principal: WritePage, key: ExpKey) -> Response:
     exp = service.experiment_by_key(db, key)
     try:
-        job = queue_results(db, exp, principal)
+        queue_results(db, exp, principal)
     except ProductOpsError as exc:
         context = experiment_context(db, exp, principal)
         context["error"] = str(exc)
         return render_charts(request, "experiments/experiment.html", context, status_code=422)
-    return RedirectResponse(f"/jobs/{job}", status_code=303)
+    # Back to the experiment, which says the job is running and refreshes until it is done.
+    return RedirectResponse(f"/experiments/{exp.key}", status_code=303)
 
 
 @pages.post("/experiments/{key}/edit")
