@@ -185,6 +185,51 @@ def _series_rows(
     return rows.mutate(**cols).drop(names[0])
 
 
+def _folded(rows: ir.Table, top: ir.Table | None) -> ir.Table:
+    """`rows` with `_bval` outside the `top` values as `(other)`."""
+    assert top is not None
+    keep = top.select(_top=top._bval)
+    j = rows.left_join(keep, rows._bval == keep._top)
+    return j.mutate(_bval=ibis.ifelse(j._top.isnull(), ibis.literal(OTHER_LABEL), j._bval)).drop(
+        "_top"
+    )
+
+
+def _aggregate(rows: ir.Table, kind: str, g: Grain) -> ir.Table:
+    prop = rows._num if "_num" in rows.columns else None
+    return (
+        rows.group_by(period=period_index(rows.ts, g), breakdown=rows._bval)
+        .aggregate(value=_value_expr(kind, rows, prop))
+        .order_by("breakdown", "period")
+    )
+
+
+def _total(rows: ir.Table, kind: str) -> ir.Table:
+    prop = rows._num if "_num" in rows.columns else None
+    return rows.group_by(breakdown=rows._bval).aggregate(value=_value_expr(kind, rows, prop))
+
+
+def _run_cached(
+    rows: ir.Table,
+    s: Series,
+    limit: int,
+    top_values: list[str] | None,
+    g: Grain,
+    with_total: bool,
+) -> tuple[pd.DataFrame, pd.DataFrame | None, list[str]]:
+    cached = rows.cache()
+    try:
+        if top_values is None:
+            top_values = [str(v) for v in _top_values(cached, s, limit).execute()["_bval"]]
+        inside = cached._bval.isin(top_values) if top_values else ibis.literal(False)
+        folded = cached.mutate(_bval=ibis.ifelse(inside, cached._bval, ibis.literal(OTHER_LABEL)))
+        frame = _aggregate(folded, s.kind, g).execute()
+        total = _total(folded, s.kind).execute() if with_total else None
+    finally:
+        cached.release()
+    return frame, total, top_values
+
+
 def _top_values(rows: ir.Table, s: Series, limit: int) -> ir.Table:
     prop = rows._num if "_num" in rows.columns else None
     kind = s.kind if s.kind in ("events", "people", "sum") else "events"
@@ -239,6 +284,7 @@ def trends(
     queries: dict[str, Any] = {}
     metric_sql: dict[str, str] = {}
     top: ir.Table | None = None
+    top_values: list[str] | None = None
     current_values: dict[str, list[str]] = {}
     for which, r_start, r_end in ranges:
         r_lo, r_hi = _window(r_start, r_end)
@@ -250,31 +296,37 @@ def trends(
                 metric_sql[name] = sql
             else:
                 rows = _series_rows(tables, base, s, b, r_lo, r_hi, activity, end)
-                if b is not None and b.dimension is not None:
+                keep_cols = [
+                    "person_id",
+                    "ts",
+                    "_bval",
+                    *(["_num"] if "_num" in rows.columns else []),
+                ]
+                rows = rows.select(*keep_cols)
+                fold = b is not None and b.dimension is not None
+                if fold and top is None:
                     # the top values of the first series in the current range, for every
-                    # series and range (one statement each: no round trip for the values)
-                    if top is None:
-                        top = _top_values(rows, s, b.limit)
-                    keep = top.select(_top=top._bval)
-                    j = rows.left_join(keep, rows._bval == keep._top)
-                    rows = j.mutate(
-                        _bval=ibis.ifelse(j._top.isnull(), ibis.literal(OTHER_LABEL), j._bval)
-                    ).drop("_top")
-                prop = rows._num if "_num" in rows.columns else None
-                expr = (
-                    rows.group_by(period=period_index(rows.ts, g), breakdown=rows._bval)
-                    .aggregate(value=_value_expr(s.kind, rows, prop))
-                    .order_by("breakdown", "period")
-                )
+                    # series and range
+                    top = _top_values(rows, s, b.limit)  # type: ignore[union-attr]
+                shown = _folded(rows, top) if fold else rows
+                expr = _aggregate(shown, s.kind, g)
                 queries[name] = expr
-                frame = expr.execute()
-                frame["period"] = [period_start(int(p), g) for p in frame["period"]]
+                t_expr = None
                 if totals and which == "current":
-                    t_expr = rows.group_by(breakdown=rows._bval).aggregate(
-                        value=_value_expr(s.kind, rows, prop)
-                    )
+                    t_expr = _total(shown, s.kind)
                     queries[f"{letter} total"] = t_expr
-                    tf = t_expr.execute()
+                if b is not None and b.dimension is not None and tables.dialect == "duckdb":
+                    # DuckDB computes a subquery once per reference: the events of the
+                    # series are kept in a temporary table for the top values, the series
+                    # and the total (the SQL shown is the one statement that does it all)
+                    frame, tf, top_values = _run_cached(
+                        rows, s, b.limit, top_values, g, t_expr is not None
+                    )
+                else:
+                    frame = expr.execute()
+                    tf = t_expr.execute() if t_expr is not None else None
+                frame["period"] = [period_start(int(p), g) for p in frame["period"]]
+                if tf is not None:
                     tf.insert(0, "series", letter)
                     total_frames.append(tf)
             seen = current_values.get(letter) if which == "previous" else None
