@@ -160,6 +160,9 @@ def test_customers_who_write_the_same_words_are_each_counted(workspace: Workspac
         email="tom@tiny.example",
         prefix="t",
     )
+    colleague = _send(
+        workspace, ["Please add dark mode"], email="new@acme.example", prefix="c"
+    )  # dana's colleague at Acme: another ask
     later = [
         FeedbackCreate(
             external_id="late", text=pasted, created_at=DAY + dt.timedelta(days=9), name="Lee"
@@ -173,6 +176,7 @@ def test_customers_who_write_the_same_words_are_each_counted(workspace: Workspac
     assert status[others[0]] == ("new", None)  # a short phrase two customers wrote: two asks
     assert status[others[1]] == ("duplicate", first[1])  # a long message pasted within hours
     assert status[late] == ("new", None)  # the same long words nine days on: asked again
+    assert status[colleague[0]] == ("new", None)
 
 
 @pytest.mark.parametrize("db_backend", ["sqlite"])  # logic, not SQL: one database is enough

@@ -42,6 +42,8 @@ def weekly_lines(
         return None
     today = today or dt.datetime.now(dt.UTC).date()
     rows = []
+    finished = [w for w in weeks if w + dt.timedelta(days=6) < today]
+    last_finished = max(finished) if finished else None
     for name, counts in series.items():
         for week, n in zip(weeks, counts, strict=True):
             unfinished = week + dt.timedelta(days=6) >= today
@@ -52,6 +54,8 @@ def weekly_lines(
                     "count": int(n),
                     "label": _week_label(week) + (" (under way)" if unfinished else ""),
                     "part": "unfinished" if unfinished else "complete",
+                    # The dashed stretch: from the last finished week to the one under way.
+                    "tail": unfinished or week == last_finished,
                 }
             )
     frame = pd.DataFrame(rows)
@@ -66,7 +70,14 @@ def weekly_lines(
         "week:T",
         title=None,
         scale=alt.Scale(type="utc"),
-        axis=alt.Axis(format="%b %-d", labelOverlap=True),
+        # Ticks on the weeks' Mondays, where the points are (Vega's own week ticks are Sundays).
+        axis=alt.Axis(
+            format="%b %-d",
+            labelOverlap=True,
+            values=[
+                int(dt.datetime.combine(w, dt.time(), dt.UTC).timestamp() * 1000) for w in weeks
+            ],
+        ),
     )
     y = alt.Y("count:Q", title=title_y)
     tooltip = [
@@ -75,7 +86,17 @@ def weekly_lines(
         alt.Tooltip("count:Q", title=title_y),
     ]
     base = alt.Chart(frame)
-    lines = base.mark_line().encode(x=x, y=y, color=color, detail="series:N")
+    lines = (
+        base.transform_filter(alt.datum.part == "complete")
+        .mark_line()
+        .encode(x=x, y=y, color=color, detail="series:N")
+    )
+    # A week under way has not finished counting: its stretch is dashed, not a fall.
+    tail = (
+        base.transform_filter(alt.datum.tail)
+        .mark_line(strokeDash=[4, 4], opacity=0.5)
+        .encode(x=x, y=y, color=color, detail="series:N")
+    )
     # The week still under way is faded: its count is not final.
     opacity = alt.Opacity(
         "part:N",
@@ -85,7 +106,7 @@ def weekly_lines(
     points = base.mark_point(filled=True, size=40).encode(
         x=x, y=y, color=color, opacity=opacity, tooltip=tooltip
     )
-    chart = (lines + points).properties(width="container", height=220)
+    chart = (lines + tail + points).properties(width="container", height=220)
     return _spec(chart)
 
 

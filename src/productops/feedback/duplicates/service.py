@@ -1,9 +1,9 @@
 """Near-duplicates across channels: the same words pasted twice, a person repeating
 themselves, the same ticket arriving through two tools.
 
-- The same person or account within 30 days: the same words (ignoring case, spacing and
-  punctuation: the content hash), or sentence vectors at least `duplicate_similarity`
-  close (0.93 by default).
+- The same person within 30 days: the same words (ignoring case, spacing and punctuation:
+  the content hash), or sentence vectors at least `duplicate_similarity` close (0.93 by
+  default). Colleagues in one account who ask alike are several asks.
 - Anyone within 2 days (the same ticket through two tools, a pasted message): the same
   words, or vectors at least 0.98 close (a word changed), when the text is long enough to
   be distinctive (40 characters). Two customers who both write "Please add dark mode" are
@@ -86,8 +86,8 @@ def find_duplicates(ws: Workspace, item_ids: Sequence[int] | None = None) -> lis
     def copies(a: tuple[object, ...], b: tuple[object, ...], similarity: float) -> bool:
         """Whether two items are one piece of feedback twice (see the module's rules)."""
         gap = abs(a[1] - b[1])  # type: ignore[operator]
-        same_author = (a[2] is not None and a[2] == b[2]) or (a[3] is not None and a[3] == b[3])
-        if same_author and gap <= WINDOW:
+        # The same person: colleagues in one account asking alike are several asks.
+        if a[2] is not None and a[2] == b[2] and gap <= WINDOW:
             return True
         distinctive = min(a[7] or 0, b[7] or 0) >= DISTINCTIVE_CHARS  # type: ignore[call-overload]
         return similarity >= ANYONE_SIMILARITY and gap <= ANYONE_WINDOW and distinctive
@@ -127,7 +127,7 @@ def _same_words(
 ) -> None:
     """Items with the same words, oldest first: each candidate is offered as a copy of the
     first earlier one it copies, looking only where a copy can be (the same person or
-    account, or the last 2 days), so a phrase thousands of customers wrote stays cheap."""
+    the last 2 days), so a phrase thousands of customers wrote stays cheap."""
     earlier_by: dict[tuple[str, int], list[int]] = {}
     place = {item: n for n, item in enumerate(ordered)}
     for n, later in enumerate(ordered):
@@ -138,14 +138,13 @@ def _same_words(
                 if row[1] - info[ordered[k]][1] > ANYONE_WINDOW:
                     break
                 near.append(ordered[k])
-            own = earlier_by.get(("p", row[2]), []) + earlier_by.get(("a", row[3]), [])
+            own = earlier_by.get(("p", row[2]), [])
             for first in sorted(set(near + own), key=place.__getitem__):
                 if copies(row, info[first], 1.0):
                     offer(later, first, 1.0)
                     break
-        for key in (("p", row[2]), ("a", row[3])):
-            if key[1] is not None:
-                earlier_by.setdefault(key, []).append(later)
+        if row[2] is not None:
+            earlier_by.setdefault(("p", row[2]), []).append(later)
 
 
 def find_pending(
