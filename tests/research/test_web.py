@@ -17,7 +17,13 @@ from productops.core.models import Role
 from productops.core.workspace import Workspace
 from productops.research.participants import service as participants
 from productops.research.repository import service as repo
-from productops.research.schemas import InsightCreate, NoteCreate, ParticipantUpdate, StudyCreate
+from productops.research.schemas import (
+    InsightCreate,
+    NoteCreate,
+    NoteUpdate,
+    ParticipantUpdate,
+    StudyCreate,
+)
 from productops.web.app import create_app
 from tests.conftest import SHARED_DATA, api_key, sign_in
 from tests.research.support import ZELDA, ZELDA_EMAIL, World, highlight_words, world
@@ -281,3 +287,27 @@ def test_a_segment_too_long_to_store_is_refused_by_name(
     assert "pool.csv" in r.text and "row 2" in r.text and "segment" in r.text, r.text
     page = sign_in(workspace, Role.researcher).client.get("/research/participants")
     assert "new@example.com" not in page.text
+
+
+def test_titles_that_name_a_participant_are_masked_for_callers_without_pii(
+    workspace: Workspace, seeded: tuple[World, int, int]
+) -> None:
+    """A researcher may title a note or a session with the participant's name; a viewer and
+    an editor see the pseudonym there too (study page, note page, search results)."""
+    w, _, _ = seeded
+    with transaction(workspace.sessions) as s:
+        repo.update_note(s, w.note_id, NoteUpdate(title=f"Call with {ZELDA}"), "t")
+        session = repo.get_session(s, w.session_id)
+        session.title = f"{ZELDA} onboarding"
+    for role in (Role.viewer, Role.editor):
+        c = sign_in(workspace, role).client
+        for url in (
+            f"/research/studies/{w.study_id}",
+            f"/research/notes/{w.note_id}",
+            "/research?q=export",
+        ):
+            html = c.get(url).text
+            assert "Call with" in html or url.endswith("export") or "onboarding" in html, url
+            assert not any(secret in html for secret in SECRETS), (role, url)
+    researcher = sign_in(workspace, Role.researcher).client
+    assert f"Call with {ZELDA}" in researcher.get(f"/research/studies/{w.study_id}").text

@@ -533,6 +533,7 @@ def _studies(
             )
             counts["studies"] += 1
             backing: dict[int, list[int]] = {k: [] for k in range(len(spec.findings))}
+            seen_in: dict[int, set[int]] = {k: set() for k in range(len(spec.findings))}
             sessions = 0 if statuses[i] in ("planned", "recruiting") else rng.randint(4, 7)
             for n in range(sessions):
                 participant, name = rng.choice(pool)
@@ -590,6 +591,7 @@ def _studies(
                     h = repo.create_highlight(s, note.id, at, at + len(quote), "demo")
                     repo.tag_highlight(s, h.id, [], "demo", new_tags=list(spec.findings[k].tags))
                     backing[k].append(h.id)
+                    seen_in[k].add(sess.id)
                     counts["highlights"] += 1
                 counts["sessions"] += 1
                 counts["notes"] += 1
@@ -605,7 +607,7 @@ def _studies(
                         highlight_ids=backing[k],
                         tag_ids=tag_ids,
                         status="published" if statuses[i] == "done" else "draft",
-                        body=f"Seen in {len(backing[k])} of {sessions} sessions. " + spec.goal,
+                        body=f"Seen in {len(seen_in[k])} of {sessions} sessions. " + spec.goal,
                     ),
                     "demo",
                 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import Query, Request
 from pydantic import BeforeValidator, WithJsonSchema
@@ -153,6 +153,31 @@ def span_from_view(view: NoteView, start: int, end: int, quote: str | None) -> t
     if quote is not None and " ".join(quote.split()) != " ".join(view.text[start:end].split()):
         raise InvalidInput("the selected words are not at that place of the note: select again")
     return view.masked.to_original(start), view.masked.to_original(end, end=True)
+
+
+def note_titles(
+    db: Session, principal: Principal, vault: Vault, notes: list[Note]
+) -> dict[int, str]:
+    """Each note's title as the caller may see it (participants' names replaced by
+    pseudonyms without people.pii): a title like "Call with <name>" is the caller's to read
+    only with that permission."""
+    if pii(principal):
+        return {n.id: n.title for n in notes}
+    return {n.id: mask(n.title, who.note_people(db, n, vault)).text for n in notes}
+
+
+def session_titles(
+    db: Session, principal: Principal, vault: Vault, sessions: list[Any]
+) -> dict[int, str]:
+    """Each session's title as the caller may see it (its participant's name masked)."""
+    if pii(principal):
+        return {s.id: s.title for s in sessions}
+    return {
+        s.id: mask(s.title, who.who(db, [s.participant_id], None, vault)).text
+        if s.participant_id
+        else s.title
+        for s in sessions
+    }
 
 
 def masked_quote(db: Session, principal: Principal, vault: Vault, h: Highlight) -> str:

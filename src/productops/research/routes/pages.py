@@ -4,6 +4,7 @@ insight's page."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -32,8 +33,10 @@ from productops.research.routes.common import (
     masked_quote,
     max_upload,
     names_for,
+    note_titles,
     note_view,
     pii,
+    session_titles,
     span_from_view,
     vault_of,
 )
@@ -104,6 +107,7 @@ def search_page(
     context: dict[str, Any] = {
         **_base(db, principal),
         **_choices(db),
+        "snippet": snippet,
         "q": q or "",
         "f": f,
         "answer": answer,
@@ -111,7 +115,7 @@ def search_page(
     }
     if answer is not None:
         notes = {n.id: n for n in _notes(db, [x.note_id for x in answer.highlights + answer.notes])}
-        context["note_titles"] = {i: n.title for i, n in notes.items()}
+        context["note_titles"] = note_titles(db, principal, vault_of(request), list(notes.values()))
         context["insight_titles"] = {
             i.id: i.title
             for i in repo.list_insights(db, limit=None)
@@ -137,6 +141,18 @@ def search_page(
     )
     response.headers["Vary"] = "HX-Request, HX-History-Restore-Request"
     return response
+
+
+_MARKS = re.compile(r"\*\*|__|^#+\s*", re.M)
+
+
+def snippet(text: str, title: str | None, size: int) -> str:
+    """A passage of the index as plain words: without the title line its link shows
+    already, nor markdown's bold marks and heading signs."""
+    first, _, rest = text.partition("\n")
+    if title and rest and first.strip() == title.strip():
+        text = rest
+    return _MARKS.sub("", text).strip()[:size]
 
 
 def _notes(db: DbDep, ids: list[int | None]) -> list[Any]:
@@ -282,6 +298,8 @@ def study_page(request: Request, db: DbDep, principal: ReadPage, study_id: int) 
             "request_title": request_title,
             "sessions": sessions,
             "notes": notes,
+            "note_titles": note_titles(db, principal, vault, notes),
+            "session_titles": session_titles(db, principal, vault, sessions),
             "highlights": highlights,
             "quotes": {h.id: masked_quote(db, principal, vault, h) for h in highlights},
             "tag_names": repo.tag_names(db, [h.id for h in highlights]),
@@ -430,6 +448,9 @@ def note_page(request: Request, db: DbDep, principal: ReadPage, note_id: int) ->
             "note": note,
             "study": study,
             "session": session,
+            "session_title": (
+                session_titles(db, principal, vault, [session])[session.id] if session else None
+            ),
             "view": view,
             "highlights": highlights,
             "quotes": {
