@@ -41,7 +41,6 @@ from productops.core.workspace import init_workspace
 from productops.customers import Account, Person
 from productops.feedback.models import FeedbackItem
 from productops.research.models import Consent, ConsentText, Contact, Participant
-from productops.research.participants import service as participants
 from productops.research.participants.rules import Rules
 from productops.research.pseudonyms.vault import Vault
 from productops.research.recruiting import service as recruiting
@@ -189,13 +188,17 @@ def main() -> None:
             with ws.sessions() as s:
                 return recruiting.eligibility(ws, s, criteria, rules)
 
-        run(Screener())  # warm: the event store opens once per process
+        # The first use of the event store after the people changed mirrors them into it
+        # (analytics' follow_customers): timed on its own, then the steady state.
+        t = time.perf_counter()
+        run(screener)
+        first = time.perf_counter() - t
         full, result = timed(args.runs, lambda: run(screener))
         empty, _ = timed(args.runs, lambda: run(Screener()))
 
         def rows_alone() -> int:
             with ws.sessions() as s:
-                return len(s.execute(participants.base_query()).all())
+                return len(recruiting._rows(s))
 
         rows, _ = timed(args.runs, rows_alone)
         now = dt.datetime.now(dt.UTC)
@@ -205,6 +208,9 @@ def main() -> None:
         ws.close()
     print(f"\n{args.participants:,} participants, {args.runs} runs each")
     print(f"machine load (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after")
+    print(
+        f"first eligibility after the people changed (the event store mirrors them): {first:.2f} s"
+    )
     counts = result.counts
     print(f"eligible {counts['eligible']:,}; kept out by the screener {counts['screener']:,}, "
           f"by the rules alone {counts['governance']:,}")  # fmt: skip
