@@ -61,6 +61,12 @@ def test_every_explorer_answers_with_numbers_sql_and_csv(ws: Workspace) -> None:
             "text/csv"
         )
         assert rows(exported.text), path
+    # what the form sends as it is: an empty series row, an empty filter row
+    form = viewer.get(
+        "/insights/trends",
+        params={**MAY, "s_kind": ["people", ""], "s_event": ["*", ""], "fp": "", "fv": ""},
+    )
+    assert form.status_code == 200, form.text[:300]
     funnel = viewer.get("/insights/funnel", params={**MAY, "steps": ["tour_started", "tour_done"]})
     assert "/insights/funnel/people?" in funnel.text
     assert "Time to convert" in funnel.text and "What goes with converting" in funnel.text

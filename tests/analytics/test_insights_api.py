@@ -176,3 +176,26 @@ def test_a_static_cohort_from_a_csv_on_the_page(ws: Workspace) -> None:
     listing = editor.client.get("/insights/cohorts").text
     assert "<script>alert(1)</script>" not in listing and "&lt;script&gt;" in listing
     assert dt.date(2024, 5, 31)  # the demo's newest day is the store's
+
+
+def test_a_catalog_metric_is_a_trends_series(ws: Workspace) -> None:
+    (ws.path / "metrics.yml").write_text(
+        "dimensions:\n  plan: {from: account, trait: plan}\n"
+        "metrics:\n  - name: shares\n    type: count\n    event: report_shared\n"
+    )
+    reader = client(ws, "read")
+    body = {
+        "series": [{"kind": "metric", "metric": "shares"}, {"event": "report_shared"}],
+        "formulas": ["A - B"],
+        "date_range": "custom",
+        "start": "2024-05-01",
+        "end": "2024-05-31",
+        "grain": "month",
+    }
+    got = reader.post("/api/v1/insights/trends", json=body)
+    assert got.status_code == 200, got.text
+    values = {r["series"]: r["value"] for r in got.json()["data"]}
+    assert values == {"A": 15.0, "B": 15.0, "F1": 0.0}  # 1 + 2 + 3 + 4 + 5 planted shares
+    by_plan = reader.post("/api/v1/insights/trends", json={**body, "breakdown": "account.plan"})
+    assert by_plan.status_code == 200, by_plan.text
+    assert {r["breakdown"] for r in by_plan.json()["data"] if r["series"] == "A"} == {"planted"}

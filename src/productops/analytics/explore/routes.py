@@ -244,8 +244,8 @@ def _series(q: QueryParams) -> list[Series]:
         event = (events[i] if i < len(events) else "").strip() or analyses.ANY_EVENT
         prop = (props[i] if i < len(props) else "").strip() or None
         metric = (metrics[i] if i < len(metrics) else "").strip() or None
-        if kind == "metric" and not metric:
-            continue
+        if not kind or (kind == "metric" and not metric):
+            continue  # an empty row of the form
         if kind in PROPERTY_KINDS and not prop:
             raise InvalidInput(f"series {chr(65 + i)}: name the numeric property")
         try:
