@@ -185,7 +185,7 @@ def stats(session: Session, since: dt.datetime | None = None) -> list[Competitor
                 negative=int(row[3] or 0) if row else 0,
                 neutral=int(row[4] or 0) if row else 0,
                 positive=int(row[5] or 0) if row else 0,
-                mean_sentiment=float(row[6]) if row and row[6] is not None else None,
+                mean_sentiment=round(float(row[6]), 3) if row and row[6] is not None else None,
             )
         )
     return sorted(out, key=lambda s: -s.mentions)

@@ -284,7 +284,7 @@ class ThemeTrend:
         """Last full week against the week before (1.0 = +100 %); None without a base."""
         if self.week_before == 0:
             return None
-        return (self.last_week - self.week_before) / self.week_before
+        return round((self.last_week - self.week_before) / self.week_before, 3)
 
     @property
     def growing(self) -> bool:
