@@ -67,6 +67,24 @@ def test_every_explorer_answers_with_numbers_sql_and_csv(ws: Workspace) -> None:
         params={**MAY, "s_kind": ["people", ""], "s_event": ["*", ""], "fp": "", "fv": ""},
     )
     assert form.status_code == 200, form.text[:300]
+    table = viewer.get(
+        "/insights/trends",
+        params={
+            **MAY,
+            "s_event": "report_shared",
+            "grain": "month",
+            "display": "table",
+            "format": "csv",
+        },
+    )
+    assert rows(table.text) == [
+        {"series": "A", "label": "report_shared (events)", "2024-05-01": "15.0"}
+    ]
+    number = viewer.get(
+        "/insights/trends",
+        params={**MAY, "s_kind": "people", "s_event": "report_shared", "display": "number"},
+    )
+    assert '<p class="number">5</p>' in number.text
     funnel = viewer.get("/insights/funnel", params={**MAY, "steps": ["tour_started", "tour_done"]})
     assert "/insights/funnel/people?" in funnel.text
     assert "Time to convert" in funnel.text and "What goes with converting" in funnel.text

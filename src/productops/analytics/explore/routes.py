@@ -299,22 +299,35 @@ def trends_page(request: Request, db: DbDep, principal: UserPage) -> Response:
         key = ["trends", question.key(), [s.model_dump() for s in series], formulas, grain, compare]
         result, at = remembered(question.ws, key, compute)
         data = result.series.data
+        totals = result.totals.data if result.totals is not None else pd.DataFrame()
         described = ", ".join(f"{chr(65 + i)}: {s.describe()}" for i, s in enumerate(series))
+        shown = data
+        if display == "table" and len(data):
+            shown = _trends_table(data)
+        elif display == "number" and len(totals):
+            shown = totals
         main = Shown(
             "trends",
             described + (" · " + ", ".join(formulas) if formulas else ""),
             _describe(question, f"per {grain}"),
-            data,
+            shown,
             charts.trends_chart(data, display, grain),
             _sql(result.series),
             computed_at=at,
         )
-        totals = result.totals.data if result.totals is not None else pd.DataFrame()
         context["panels"] = [main]
         context["totals"] = totals
         context["labels"] = {chr(65 + i): s.describe() for i, s in enumerate(series)}
 
     return _ask(request, db, "trends", "Trends", build)
+
+
+def _trends_table(data: pd.DataFrame) -> pd.DataFrame:
+    """One row per series (and breakdown value, and range), one column per period."""
+    keys = [c for c in ("series", "label", "breakdown", "compare") if c in data.columns]
+    wide = data.pivot_table(index=keys, columns="period", values="value", aggfunc="first")
+    wide.columns = [str(c) for c in wide.columns]
+    return wide.reset_index()
 
 
 def _describe(question: Question, what: str) -> str:
