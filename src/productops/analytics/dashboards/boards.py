@@ -13,7 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from productops.analytics import charts
-from productops.analytics.dashboards.insights import InsightRef, Scope, insight_panel
+from productops.analytics.dashboards.insights import (
+    InsightRef,
+    Scope,
+    insight_panel,
+    insight_range,
+)
 from productops.analytics.dashboards.service import (
     PANEL_KEYS,
     Panel,
@@ -90,14 +95,11 @@ def dashboard_panels(
         )
         for i, p in metric_panels
     }
-    # A conversion's second event may come after the range: the versions read to the end.
-    versions = dict(
-        zip(
-            [i for i, _ in metric_panels],
-            _versions(ws, [(lo, hi + dt.timedelta(days=3660)) for lo, hi in windows.values()]),
-            strict=True,
-        )
-    )
+    # One scan for every panel's version: a conversion's second event may come after the
+    # range, so a metric's version reads to the end; a saved insight's reads everything.
+    ranges = [(lo, hi + dt.timedelta(days=3660)) for lo, hi in windows.values()]
+    *metric_versions, shared = _versions(ws, [*ranges, insight_range(newest)])
+    versions = dict(zip([i for i, _ in metric_panels], metric_versions, strict=True))
     cache = _cache(ws)
     colors: charts.Palette | None = None
     out: list[Panel] = []
@@ -117,7 +119,9 @@ def dashboard_panels(
             else:
                 if p.get("title"):
                     ref = replace(ref, title=p["title"])
-                panel = insight_panel(ws, ref, scope, key=f"panel-{i}")
+                panel = insight_panel(
+                    ws, ref, scope, key=f"panel-{i}", newest=newest, version=shared
+                )
             out.append(replace(panel, width=width, insight_id=p.get("insight")))
             continue
         start, pend = windows[i]

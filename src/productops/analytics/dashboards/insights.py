@@ -518,6 +518,15 @@ def _filter(value: Any) -> Any:
     return value
 
 
+def insight_range(newest: dt.date) -> tuple[dt.date | None, dt.date]:
+    """The events a saved insight may read: all of them (its range is its own)."""
+    return (None, newest + dt.timedelta(days=MAX_DAYS))
+
+
+def insight_version(ws: Workspace, newest: dt.date) -> str:
+    return _versions(ws, [insight_range(newest)])[0]
+
+
 @dataclass(frozen=True)
 class InsightRef:
     """What a panel needs of a saved insight (so the computation needs no ORM row)."""
@@ -535,6 +544,9 @@ def insight_panel(
     scope: Scope | None = None,
     key: str | None = None,
     extra: dict[str, Any] | None = None,
+    *,
+    newest: dt.date | None = None,
+    version: str | None = None,
 ) -> Panel:
     """A saved insight as a panel, computed once per version of the data it reads; a
     question the data cannot answer (an event never seen, a catalog changed) shows as a panel
@@ -543,8 +555,10 @@ def insight_panel(
     today = utcnow().date()
     params = {**insight.params, **(extra or {})}
     plain = {k: v for k, v in params.items() if not k.startswith("_")}
-    version = _versions(ws, [(None, default_end(ws) + dt.timedelta(days=MAX_DAYS))])[0]
-    cache_key = key_of("insight", insight.kind, plain, scope.as_settings(), default_end(ws))
+    # A dashboard passes the newest day and the data's version it read once for all panels.
+    newest = newest or default_end(ws)
+    version = version or insight_version(ws, newest)
+    cache_key = key_of("insight", insight.kind, plain, scope.as_settings(), newest)
 
     def compute() -> list[Panel]:
         # A session of its own: a stale result is recomputed after the request has ended.
