@@ -103,19 +103,20 @@ class _Index:
 _indexes: dict[str, _Index] = {}
 _lock = threading.Lock()
 _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="research-search")
-# The rows' count and newest id come from the primary key (cheap, checked every query); how
-# many rows have a vector needs a scan of the table, so it is checked at most this often
-# (vectors are filled in by a job; this process's job forgets the index itself).
+# The newest row's id is one step down the primary key, checked every query (an edit writes
+# new rows, so it moves); counting rows, and rows with a vector, scans the table, so that is
+# checked at most this often (vectors are filled in by a job, and this process's job forgets
+# the index itself; a removed row left in memory is skipped, as its id finds nothing).
 FULL_CHECK_SECONDS = 10.0
 
 
 def _cheap_version(session: Session) -> tuple[Any, ...]:
-    return tuple(session.execute(select(func.count(Chunk.id), func.max(Chunk.id))).one())
+    return (session.scalar(select(func.max(Chunk.id))),)
 
 
 def _full_version(session: Session) -> tuple[Any, ...]:
-    with_vector = session.scalar(select(func.count(Chunk.id)).where(Chunk.vector.is_not(None)))
-    return (*_cheap_version(session), with_vector)
+    counted = select(func.count(Chunk.id), func.count(Chunk.vector))
+    return (*_cheap_version(session), *session.execute(counted).one())
 
 
 def forget(ws: Workspace) -> None:
@@ -132,7 +133,7 @@ def vector_index(ws: Workspace, session: Session) -> tuple[np.ndarray, np.ndarra
         index = _indexes.get(key)
         fresh = (
             index is not None
-            and index.version[:2] == cheap
+            and index.version[:1] == cheap
             and time.monotonic() - index.checked < FULL_CHECK_SECONDS
         )
         if fresh and index is not None:
