@@ -199,3 +199,27 @@ def test_a_catalog_metric_is_a_trends_series(ws: Workspace) -> None:
     by_plan = reader.post("/api/v1/insights/trends", json={**body, "breakdown": "account.plan"})
     assert by_plan.status_code == 200, by_plan.text
     assert {r["breakdown"] for r in by_plan.json()["data"] if r["series"] == "A"} == {"planted"}
+
+
+def test_cohorts_are_stored_alike_on_sqlite_and_postgresql(workspace: Workspace) -> None:
+    from productops.analytics.cohorts import service as cohorts
+    from productops.core.db import transaction
+    from productops.core.errors import Conflict
+
+    with transaction(workspace.sessions) as s:
+        static = cohorts.create_cohort(s, "Beta", people=["b", "a", "a", " c "], actor="t")
+        rules = cohorts.create_cohort(
+            s, "Sharers", definition=THREE_SHARES["definition"], actor="t"
+        )
+        static_id, rules_id = static.id, rules.id
+    with transaction(workspace.sessions) as s:
+        assert cohorts.spec(s, static_id).people == ("a", "b", "c")
+        spec = cohorts.spec(s, rules_id)
+        assert spec.definition is not None and spec.definition.rules[0].at_least == 3
+        cohorts.update_cohort(s, static_id, people=["z"], actor="t")
+        assert cohorts.static_size(s, static_id) == 1
+        with pytest.raises(Conflict):
+            cohorts.create_cohort(s, "Sharers", people=["x"], actor="t")
+    with transaction(workspace.sessions) as s:
+        cohorts.delete_cohort(s, static_id, actor="t")
+        assert [c.name for c in cohorts.list_cohorts(s)] == ["Sharers"]
