@@ -150,8 +150,8 @@ def with_ibis(con: duckdb.DuckDBPyConnection) -> tuple[Cells, Segments]:
     return cells, segs
 
 
-EXCLUDED = ", ".join(f"'{e}'" for e in A.DEFAULT_EXCLUDE)
-EXCLUDED_TYPES = ", ".join(f"'{t}'" for t in A.DEFAULT_EXCLUDE_TYPES)
+EXCLUDED = ", ".join(f"'{e}'" for e in A.EXCLUDED_FROM_ACTIVE)
+EXCLUDED_TYPES = ", ".join(f"'{t}'" for t in A.EXCLUDED_TYPES)
 ACTIVE = f"event NOT IN ({EXCLUDED}) AND type NOT IN ({EXCLUDED_TYPES})"
 
 
@@ -213,7 +213,7 @@ def with_pandas(frames: dict[str, pd.DataFrame]) -> tuple[Cells, Segments]:
     ev = frames["events"]
     lo_p, hi_p = A.period_number(START, "week"), A.period_number(END, "week")
     start_ts, hi_ts = pd.Timestamp(START), pd.Timestamp(END + dt.timedelta(days=1))
-    active = ~ev["event"].isin(A.DEFAULT_EXCLUDE) & ~ev["type"].isin(A.DEFAULT_EXCLUDE_TYPES)
+    active = ~ev["event"].isin(A.EXCLUDED_FROM_ACTIVE) & ~ev["type"].isin(A.EXCLUDED_TYPES)
     ts = ev["ts"]
 
     # retention: distinct (person, week) before the end, first week per person
