@@ -245,3 +245,24 @@ def test_the_chart_script_draws_notes_without_inline_code() -> None:
     script = (Path(productops.web.__file__).parent / "static" / "productops-charts.js").read_text()
     assert "/api/v1/annotations" in script and "eval(" not in script
     assert re.search(r"type: \"rule\"", script)
+
+
+def test_a_breakdown_named_segment_keeps_its_values_in_the_chart() -> None:
+    """The chart's own line pieces once overwrote a breakdown called `segment` (the demo's
+    report adoption by segment drew no line)."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from productops.analytics import charts
+
+    days = [dt.date(2026, 8, 3) + dt.timedelta(weeks=w) for w in range(3)]
+    frame = pd.DataFrame(
+        {"period": days * 2, "segment": ["SMB"] * 3 + ["Enterprise"] * 3, "value": range(6)}
+    )
+    spec = charts.series_chart(
+        frame, "period", "value", "segment", "adoption", grain="week", unfinished={days[-1]}
+    )
+    assert spec is not None
+    rows = next(iter(spec["datasets"].values()))
+    assert {r["segment"] for r in rows} == {"SMB", "Enterprise"}

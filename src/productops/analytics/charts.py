@@ -159,17 +159,18 @@ def _as_day(value: Any) -> dt.date:
 def _with_parts(
     long: pd.DataFrame, x: str, group: str | None, unfinished: set[dt.date]
 ) -> pd.DataFrame:
-    """Rows tagged `part` (complete / unfinished) and `segment` (a line piece of its own):
+    """Rows tagged `part` (complete / unfinished) and `_segment` (a line piece of its own; not
+    `segment`, which a breakdown by account segment is called):
     each run of unfinished periods is a dashed piece that includes its complete neighbours,
     so the solid and the dashed pieces meet."""
     if not unfinished:
-        return long.assign(part="complete", segment="c")
+        return long.assign(part="complete", _segment="c")
     pieces = []
     groups = long.groupby(group, sort=False) if group else [(None, long)]
     for _, rows in groups:
         rows = rows.sort_values(x).reset_index(drop=True)
         flags = [_as_day(v) in unfinished for v in rows[x]]
-        pieces.append(rows[[not f for f in flags]].assign(part="complete", segment="c"))
+        pieces.append(rows[[not f for f in flags]].assign(part="complete", _segment="c"))
         run: list[int] = []
         runs: list[list[int]] = []
         for i, flag in enumerate(flags):
@@ -183,7 +184,7 @@ def _with_parts(
         for n, members in enumerate(runs):
             lo, hi = members[0] - 1, members[-1] + 1
             index = [i for i in (lo, *members, hi) if 0 <= i < len(flags)]
-            pieces.append(rows.iloc[index].assign(part="unfinished", segment=f"u{n}"))
+            pieces.append(rows.iloc[index].assign(part="unfinished", _segment=f"u{n}"))
     return pd.concat(pieces, ignore_index=True)
 
 
@@ -249,7 +250,7 @@ def _series(
     data = with_labels(_with_parts(long, x, color, unfinished or set()), x, grain)
     data["_piece"] = [
         f"{c}|{p}"
-        for c, p in zip(data[color] if color else [""] * len(data), data["segment"], strict=True)
+        for c, p in zip(data[color] if color else [""] * len(data), data["_segment"], strict=True)
     ]
     days = [_as_day(v) for v in long[x]]
     enc: dict[str, Any] = {

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # Part of every key: change it when what a result holds changes (its charts included), so
 # results of an older productops are computed again instead of shown.
-CACHE_FORMAT = "2"
+CACHE_FORMAT = "3"
 MEMORY_ENTRIES = 128
 
 
