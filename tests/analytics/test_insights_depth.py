@@ -576,3 +576,20 @@ def test_funnel_people_times_exclusions_and_correlation(con: Any) -> None:
         row["dropped_without"],
     ) == (4, 0, 0, 1)
     assert row["odds_ratio"] == pytest.approx((4 + 1) * (1 + 1) / ((0 + 1) * (0 + 1)))
+
+
+def test_a_funnel_broken_down_by_cohorts(con: Any) -> None:
+    three = cohort(rule(type="did", event="report_shared", at_least=3, days=30), name="3+ shares")
+    xx = cohort(
+        rule(
+            type="property",
+            filter=PropertyFilter(property="person.country", op="eq", value="XX"),
+        ),
+        name="XX",
+    )
+    got = A.funnel(
+        con, ["tour_started", "tour_done"], START, END, breakdown=Breakdown(cohorts=(three, xx))
+    )
+    counts = {(b, int(k)): int(n) for b, k, n in got.data[["breakdown", "step", "persons"]].values}
+    # planted-4 (3+ shares, XX) skipped the tour
+    assert counts == {("3+ shares", 1): 3, ("3+ shares", 2): 2, ("XX", 1): 5, ("XX", 2): 4}

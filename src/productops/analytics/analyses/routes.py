@@ -299,6 +299,7 @@ def api_funnel(
     window_unit: Literal["second", "minute", "hour", "day", "week"] = "day",
     order: Literal["ordered", "strict"] = "ordered",
     breakdown: Breakdown = None,
+    breakdown_cohort: BreakdownCohortParam = None,
     filter: FilterParam = None,
     cohort: CohortParam = None,
     not_cohort: NotCohortParam = None,
@@ -317,7 +318,7 @@ def api_funnel(
                 e,
                 window=dt.timedelta(seconds=seconds),
                 order=order,
-                breakdown=breakdown or None,
+                breakdown=_inputs.breakdown_of(db, breakdown, breakdown_cohort, e),
                 activity=activity,
                 filters=filters,
             )

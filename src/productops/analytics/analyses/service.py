@@ -570,7 +570,7 @@ def funnel(
     *,
     window: dt.timedelta = dt.timedelta(days=14),
     order: FunnelOrder = "ordered",
-    breakdown: str | None = None,
+    breakdown: str | Breakdown | None = None,
     activity: ActivityFilter | None = None,
     filters: Filters | None = None,
 ) -> Insight:
@@ -582,6 +582,12 @@ def funnel(
     attempts reached. `breakdown` splits by `person.TRAIT`, `account.TRAIT` or
     `event.PROPERTY` (of the entry event of the attempt that got furthest).
     """
+    if isinstance(breakdown, Breakdown):
+        if breakdown.cohorts:
+            return _funnel_by_cohorts(
+                source, steps, start, end, window, order, breakdown, activity, filters
+            )
+        breakdown = str(breakdown.dimension)
     tables = filtered(event_tables(source), filters)
     if not 2 <= len(steps) <= MAX_FUNNEL_STEPS:
         raise InvalidInput(f"a funnel needs 2 to {MAX_FUNNEL_STEPS} steps, got {len(steps)}")
@@ -702,6 +708,36 @@ def funnel(
             "breakdown": str(dim) if dim else None,
         },
     )
+
+
+def _funnel_by_cohorts(
+    source: Source,
+    steps: list[str],
+    start: dt.date,
+    end: dt.date,
+    window: dt.timedelta,
+    order: FunnelOrder,
+    breakdown: Breakdown,
+    activity: ActivityFilter | None,
+    filters: Filters | None,
+) -> Insight:
+    """One funnel per cohort (its people only), stacked: a person in two cohorts counts in
+    both, as in the other analyses' cohort breakdowns."""
+    from dataclasses import replace
+
+    base = filters or Filters()
+    frames, queries = [], {}
+    result: Insight | None = None
+    for cohort in breakdown.cohorts:
+        only = replace(base, cohorts=(*base.cohorts, cohort))
+        result = funnel(
+            source, steps, start, end, window=window, order=order, activity=activity, filters=only
+        )
+        frames.append(result.data.assign(breakdown=cohort.name))
+        queries[f"{cohort.name}: funnel"] = result.queries["funnel"]
+    assert result is not None
+    params = {**result.params, "breakdown": str(breakdown)}
+    return Insight("funnel", pd.concat(frames, ignore_index=True), queries, result.dialect, params)
 
 
 def _attempt_step(cur: ir.Table, key: list[str], step: int) -> ir.Table:

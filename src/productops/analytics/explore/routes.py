@@ -562,8 +562,6 @@ def funnel_page(request: Request, db: DbDep, principal: UserPage) -> Response:
                 raise InvalidInput("a funnel needs at least two steps")
             return
         check_events_seen(question.ws, steps + [x.event for x in exclusions], "funnel step")
-        if question.breakdown is not None and question.breakdown.cohorts:
-            raise InvalidInput("funnels break down by a dimension (cohorts: use them as filters)")
 
         def compute() -> Any:
             with event_source(question.ws) as con:
@@ -573,7 +571,7 @@ def funnel_page(request: Request, db: DbDep, principal: UserPage) -> Response:
                     question.start,
                     question.end,
                     window=dt.timedelta(days=window),
-                    breakdown=str(question.breakdown) if question.breakdown else None,
+                    breakdown=question.breakdown,
                     activity=question.activity,
                     filters=question.filters,
                 )
