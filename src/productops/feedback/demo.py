@@ -257,7 +257,9 @@ def make_feedback(ctx: DemoContext) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     planted: list[str] = []
     for i in range(n):
-        week = min(WEEKS - 1, int(rng.expovariate(1 / 9)))
+        week = int(rng.expovariate(1 / 9))
+        while week >= WEEKS:  # redrawn, not clamped: clamping piled the tail on the oldest week
+            week = int(rng.expovariate(1 / 9))
         created = anchor - dt.timedelta(weeks=week, days=rng.uniform(0, 7), hours=rng.uniform(0, 8))
         theme = _theme_for(rng, week)
         _, kind, phrasings, _title = THEMES[theme]
