@@ -9,7 +9,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from productops.feedback.importers.base import EMAIL_PATTERN, KINDS, MAX_TEXT_CHARS, SCORE_KINDS
-from productops.feedback.items.filters import ARR_BANDS, SENTIMENT_BANDS, SORTS
 from productops.feedback.models import IMPORTANCE, REQUEST_STATUSES, STATUSES
 
 _ID = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
@@ -32,9 +31,6 @@ assert set(KINDS) == set(Kind.__args__)  # type: ignore[attr-defined]
 assert set(STATUSES) == set(Status.__args__)  # type: ignore[attr-defined]
 assert set(REQUEST_STATUSES) == set(RequestStatus.__args__)  # type: ignore[attr-defined]
 assert set(IMPORTANCE) == set(Importance.__args__)  # type: ignore[attr-defined]
-assert set(ARR_BANDS) == set(ArrBand.__args__)  # type: ignore[attr-defined]
-assert set(SENTIMENT_BANDS) == set(Sentiment.__args__)  # type: ignore[attr-defined]
-assert set(SORTS) == set(Sort.__args__)  # type: ignore[attr-defined]
 
 
 class FeedbackCreate(BaseModel):

@@ -12,6 +12,7 @@ from sqlalchemy import Select, and_, exists, select
 from productops.core.errors import InvalidInput
 from productops.customers import Account
 from productops.feedback.models import Evidence, FeedbackItem, ItemTag, Mention
+from productops.feedback.schemas import ArrBand, Sentiment, Sort
 
 # ARR bands as product teams talk about them (annual recurring revenue, dollars).
 ARR_BANDS: dict[str, tuple[float, float | None]] = {
@@ -28,6 +29,10 @@ SENTIMENT_BANDS: dict[str, tuple[float, float]] = {
     "positive": (0.2, 1.01),
 }
 SORTS = ("newest", "oldest", "arr", "negative")
+# The API document's names for them say the same.
+assert set(ARR_BANDS) == set(ArrBand.__args__)  # type: ignore[attr-defined]
+assert set(SENTIMENT_BANDS) == set(Sentiment.__args__)  # type: ignore[attr-defined]
+assert set(SORTS) == set(Sort.__args__)  # type: ignore[attr-defined]
 
 
 @dataclass
