@@ -280,6 +280,13 @@ ANALYSES: dict[str, Callable[[Any], A.Insight]] = {
     "paths after signup": lambda s: _paths(s).nodes,
     "path edges after signup": lambda s: _paths(s).edges,
     "funnel people with an exclusion": lambda s: _funnel_people(s).query,
+    "funnel by cohorts": lambda s: A.funnel(
+        s,
+        ["$pageview", "signup", "report_created"],
+        START,
+        END,
+        breakdown=A.Breakdown(cohorts=(EXPORTERS, FIRST_APRIL)),
+    ),
 }
 
 
