@@ -159,6 +159,22 @@ def test_a_dashboard_wide_range_and_filters_reach_every_panel(ws: Workspace) -> 
     assert list(panel.data["persons"])[:1] == [1]
     bad = editor.post(f"/insights/dashboards/{board}/scope", {"filters": "plan equals pro"})
     assert bad.status_code == 422
+    # A cohort for the whole dashboard: only bob (account beta) signed up → 1 at step one.
+    from productops.analytics.cohorts import service as cohorts
+
+    with transaction(ws.sessions) as s:
+        bob_only = cohorts.create_cohort(s, "Bob", people=["bob"], actor="t").id
+    r = editor.client.post(
+        f"/insights/dashboards/{board}/scope",
+        data={"days": "31", "cohort": str(bob_only), "csrf_token": editor.csrf},
+    )
+    assert r.status_code == 303
+    with ws.sessions() as s:
+        row = dashboards.get_dashboard(s, board)
+        assert row.settings["cohorts"] == [bob_only]
+        panel = dashboards.dashboard_panels(ws, row.panels, settings=row.settings)[0]
+    assert list(panel.data["persons"])[:1] == [1]
+    assert "cohorts: Bob" in editor.client.get(f"/insights/dashboards/{board}").text
 
 
 def test_annotations_are_listed_for_charts_and_escaped(ws: Workspace) -> None:

@@ -275,8 +275,15 @@ def dashboard_page(request: Request, db: DbDep, principal: UserPage, dashboard_i
             "can_write": principal.can(Permission.WRITE),
             "insights": saved.list_insights(db),
             "kind_labels": KIND_LABELS,
+            "cohorts": _cohorts(db),
         },
     )
+
+
+def _cohorts(db: Any) -> list[Any]:
+    from productops.analytics.cohorts import service as cohorts
+
+    return list(cohorts.list_cohorts(db))
 
 
 @pages.get("/insights/dashboards/{dashboard_id}/panel/{index}")
@@ -620,13 +627,20 @@ def dashboard_scope_edit(
     start: Annotated[str, Form(max_length=10)] = "",
     end: Annotated[str, Form(max_length=10)] = "",
     filters: Annotated[str, Form(max_length=4000)] = "",
+    cohort: Annotated[list[int] | None, Form(max_length=10)] = None,
 ) -> Response:
-    """The dashboard-wide range (last N days, or from/to) and filters (one per line)."""
+    """The dashboard-wide range (last N days, or from/to), filters (one per line) and the
+    cohorts whose people every panel keeps."""
+    from productops.analytics.cohorts import service as cohorts
+
+    for cohort_id in cohort or []:
+        cohorts.get_cohort(db, cohort_id)
     settings: dict[str, Any] = {
         "days": int(days) if days.isdigit() else None,
         "start": start or None,
         "end": end or None,
         "filters": [line.strip() for line in filters.splitlines() if line.strip()],
+        "cohorts": list(cohort or []),
     }
     for day in (start, end):
         if day:
