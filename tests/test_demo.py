@@ -196,7 +196,9 @@ def test_the_demo_command_serves_after_the_first_part_and_builds_the_rest_there(
     house = importlib.import_module("productops.cli.house")
     seen: dict[str, object] = {}
 
-    def serve_instead(directory: Path, host: str, port: int, worker: bool) -> None:
+    def serve_instead(
+        directory: Path, host: str, port: int, worker: bool, quiet: bool = False
+    ) -> None:
         ws = open_workspace(directory)
         seen["state"] = demo.demo_state(ws)
         seen["counts"] = _table_counts(ws)

@@ -75,7 +75,8 @@ def serve(
     _serve(directory, host, port, worker)
 
 
-def _serve(directory: Path, host: str, port: int, worker: bool) -> None:
+def _serve(directory: Path, host: str, port: int, worker: bool, quiet: bool = False) -> None:
+    """Serve the workspace; `quiet` sends the announcement to stderr (stdout holds JSON)."""
     import uvicorn
 
     from productops.core.errors import ProductOpsError
@@ -98,7 +99,7 @@ def _serve(directory: Path, host: str, port: int, worker: bool) -> None:
             start_worker=worker and ws.settings.run_worker,
             local_url=f"http://{local_host}:{port}",
         )
-        typer.echo(f"productops is serving {ws.path} on http://{host}:{port}")
+        typer.echo(f"productops is serving {ws.path} on http://{host}:{port}", err=quiet)
         # Forwarded headers are read by the app itself, and only from `trusted_proxies`
         # (web.deps.client_ip, is_https): uvicorn must not rewrite the peer or the scheme.
         uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=False)
@@ -147,7 +148,13 @@ def demo(
             # Sign-ins, accounts and people now; the rest while the server already answers.
             run_job_with_progress(ws, "demo.build", {**params, "part": "first"}, quiet=as_json)
             with transaction(ws.sessions) as s:
-                enqueue(s, "demo.build", {**params, "part": "rest"}, created_by="cli")
+                enqueue(
+                    s,
+                    "demo.build",
+                    {**params, "part": "rest"},
+                    title="Build the rest of the demo company",
+                    created_by="cli",
+                )
             building = True
         else:
             run_job_with_progress(ws, "demo.build", params, quiet=as_json)
@@ -182,7 +189,7 @@ def demo(
             typer.echo("")
     sys.stdout.flush()
     if serve_it:
-        _serve(directory, host, port, worker=True)
+        _serve(directory, host, port, worker=True, quiet=as_json)
 
 
 @house.command()
