@@ -543,7 +543,9 @@ def account_profile(
                 events_30=int(s.get("events", 0)),
             )
         )
-    people.sort(key=lambda p: (p.last_seen is None, -(p.last_seen or dt.datetime.min).timestamp()))
+    people.sort(
+        key=lambda p: (p.last_seen is None, -p.last_seen.timestamp() if p.last_seen else 0.0)
+    )
     feature_list = [
         Feature(
             event=str(f["event"]),
