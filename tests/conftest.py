@@ -6,12 +6,19 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
@@ -134,3 +141,33 @@ def sign_in(ws: Workspace, role: Role | str, email: str | None = None) -> Signed
 def api_key(ws: Workspace, scope: str) -> str:
     with transaction(ws.sessions) as s:
         return auth.create_api_key(s, f"{scope} test key", scope, actor="test").secret
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """`app` served by a real uvicorn on a free port of 127.0.0.1 (in a thread): yields its
+    base URL once /healthz answers, and stops the server afterwards."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or not thread.is_alive():
+                pytest.fail("the uvicorn server did not answer /healthz")
+            time.sleep(0.05)
+        yield base_url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

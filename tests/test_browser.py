@@ -6,18 +6,13 @@ Screenshots land in `test-artifacts/` (gitignored) so that a person can look at 
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import (
     Browser,
     ConsoleMessage,
@@ -37,7 +32,7 @@ from productops.core.workspace import Workspace, init_workspace
 from productops.customers import service as customers
 from productops.customers.models import Account, Person
 from productops.web.app import create_app
-from tests.conftest import PASSWORD, make_user
+from tests.conftest import PASSWORD, make_user, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -110,13 +105,6 @@ class Watch:
             self.problems.append(f"request to a foreign host: {request.url}")
 
 
-def _free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     ws = init_workspace(tmp_path_factory.mktemp("browser") / "ws", name="Browser Co")
@@ -132,30 +120,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     _, admin_email = make_user(ws, Role.admin, "browser-admin@example.com")
     _, viewer_email = make_user(ws, Role.viewer, "browser-viewer@example.com")
 
-    sock = _free_socket()
-    port = sock.getsockname()[1]
-    app = create_app(ws, start_worker=False)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or not thread.is_alive():
-            server.should_exit = True
-            pytest.fail("the uvicorn server did not answer /healthz")
-        time.sleep(0.05)
     try:
-        yield Site(base_url, ws, admin_email, viewer_email)
+        with serving(create_app(ws, start_worker=False)) as base_url:
+            yield Site(base_url, ws, admin_email, viewer_email)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         ws.close()
 
 

@@ -3,23 +3,18 @@ land every event exactly once — also when a response is lost and the client se
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import posthog
 import pytest
-import uvicorn
 from segment.analytics import Client as SegmentClient
 
 from productops.core.workspace import Workspace, init_workspace
 from tests.analytics.ingest_support import close_store, count, ingest_app, rows
-from tests.conftest import api_key
+from tests.conftest import api_key, serving
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -75,32 +70,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     ws = init_workspace(tmp_path_factory.mktemp("sdk") / "ws", name="SDK Co")
     key = api_key(ws, "ingest")
     faults = LoseResponses(ingest_app(ws))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(faults, host="127.0.0.1", port=port, log_level="warning")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or not thread.is_alive():
-            uv.should_exit = True
-            pytest.fail("the uvicorn server did not answer /healthz")
-        time.sleep(0.05)
     try:
-        yield Server(url, ws, key, faults)
+        with serving(faults) as url:
+            yield Server(url, ws, key, faults)
     finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         close_store(ws)
         ws.close()
 

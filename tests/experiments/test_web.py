@@ -5,15 +5,10 @@ own Python SDK and the OpenFeature SDK reading productops."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -24,7 +19,7 @@ from productops.experiments.flags import service as flags
 from productops.experiments.flags.compiled import CompiledFeatures
 from productops.experiments.sdk import service as sdk
 from productops.web.app import create_app
-from tests.conftest import api_key, sign_in
+from tests.conftest import api_key, serving, sign_in
 
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
@@ -391,27 +386,8 @@ def test_the_evaluate_endpoint(app: TestClient, workspace: Workspace) -> None:
 @pytest.fixture
 def live(sqlite_workspace: Workspace) -> Iterator[tuple[str, Workspace, dict[str, str]]]:
     keys = _setup(sqlite_workspace)
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(sqlite_workspace), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    yield base, sqlite_workspace, keys
-    server.should_exit = True
-    thread.join(10)
+    with serving(create_app(sqlite_workspace)) as base:
+        yield base, sqlite_workspace, keys
 
 
 def test_growthbooks_own_python_sdk_reads_productops(

@@ -10,14 +10,10 @@ import csv
 import datetime as dt
 import io
 import json
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 from sqlalchemy import select
 
@@ -40,9 +36,9 @@ from productops.feedback.schemas import (
 from productops.feedback.themes import service as themes
 from productops.feedback.themes import tags
 from productops.web.app import create_app
-from tests.conftest import PASSWORD, make_user
+from tests.conftest import PASSWORD, make_user, serving
 from tests.feedback.support import SECURITY, add_customers
-from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Watch, _free_socket
+from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Watch
 
 pytestmark = [
     pytest.mark.browser,
@@ -267,30 +263,10 @@ def site(
     ws = init_workspace(tmp_path_factory.mktemp("fbbrowser") / "ws", name="Hostile Co")
     ids = _seed(ws)
     make_user(ws, Role.admin, "fb-admin@example.com")
-    sock = _free_socket()
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(ws), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail("the server did not start")
-        time.sleep(0.05)
     try:
-        yield base, ws, ids
+        with serving(create_app(ws)) as base:
+            yield base, ws, ids
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         ws.close()
 
 

@@ -5,13 +5,9 @@ forms that change mappings, and the pages fit a phone."""
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, expect
 
 from productops.core import jobs
@@ -20,13 +16,12 @@ from productops.core.models import Role
 from productops.core.workspace import init_workspace
 from productops.portfolio.work import service as work
 from productops.web.app import create_app
-from tests.conftest import make_user
+from tests.conftest import make_user, serving
 from tests.test_browser import (  # noqa: F401 - fixtures
     ARTIFACTS,
     CHROMIUM,
     Site,
     Watch,
-    _free_socket,
     browser,
     page,
     sign_in,
@@ -48,29 +43,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     assert jobs.run_pending(ws) >= 1
     _, admin_email = make_user(ws, Role.admin, "roadmap-admin@example.com")
     _, viewer_email = make_user(ws, Role.viewer, "roadmap-viewer@example.com")
-    sock = _free_socket()
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(ws), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "the server did not answer /healthz"
-        time.sleep(0.05)
     try:
-        yield Site(base_url, ws, admin_email, viewer_email)
+        with serving(create_app(ws)) as base_url:
+            yield Site(base_url, ws, admin_email, viewer_email)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         ws.close()
 
 
