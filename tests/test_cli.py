@@ -94,3 +94,17 @@ def test_bad_input_gets_a_clear_error(tmp_path: Path) -> None:
         cli, ["user", "create", ws, "--email", "X@example.com", "--password", "long-enough-pw"]
     )
     assert r.exit_code == 1 and "already exists" in r.output
+
+
+def test_serve_on_a_taken_port_says_so_and_announces_nothing(tmp_path: Path) -> None:
+    import socket
+
+    from productops.core.workspace import init_workspace
+
+    init_workspace(tmp_path / "ws").close()
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = runner.invoke(cli, ["serve", str(tmp_path / "ws"), "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"cannot serve on 127.0.0.1:{port}" in result.output
+    assert "is serving" not in result.output

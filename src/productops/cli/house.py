@@ -75,6 +75,21 @@ def serve(
     _serve(directory, host, port, worker)
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Fail with a named error before announcing anything when the address is taken."""
+    import socket
+
+    try:
+        family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.create_server((host, port), family=family):
+            pass
+    except OSError as exc:
+        fail(
+            f"cannot serve on {host}:{port}: {exc.strerror or exc} (is another server using "
+            "it? choose another with --port)"
+        )
+
+
 def _serve(directory: Path, host: str, port: int, worker: bool, quiet: bool = False) -> None:
     """Serve the workspace; `quiet` sends the announcement to stderr (stdout holds JSON)."""
     import uvicorn
@@ -84,6 +99,7 @@ def _serve(directory: Path, host: str, port: int, worker: bool, quiet: bool = Fa
     from productops.core.workspace import open_workspace, private_files, protect_files
     from productops.web.app import create_app
 
+    _check_port_free(host, port)
     with private_files():  # what the server writes while it runs (WAL files, stores) is private
         try:
             ws = open_workspace(directory)
