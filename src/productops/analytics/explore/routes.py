@@ -229,6 +229,26 @@ def _ask(request: Request, db: Any, kind: str, title: str, build: Any) -> Respon
     return _page(request, context)
 
 
+def _people_page(
+    request: Request,
+    db: Any,
+    page: tuple[str, str],
+    people: list[str],
+    label: str,
+    filename: str,
+) -> Response:
+    """The people behind one part of an answer (a funnel step, a path node): a list that can
+    be saved as a cohort, or their ids as CSV / Parquet with `format`. `page` is the
+    explorer's kind and title."""
+    fmt = request.query_params.get("format")
+    if fmt in ("csv", "parquet"):
+        return frame_response(pd.DataFrame({"person_id": people}), fmt, filename)
+    kind, title = page
+    context = _context(request, db, kind, title)
+    context.update(people=people, people_label=label, save_query=str(request.url.query))
+    return render_charts(request, "analytics/explore_people.html", context)
+
+
 def _sql(insight: Any) -> dict[str, str]:
     return insight.sql() if insight is not None else {}
 
@@ -670,15 +690,10 @@ def funnel_people_page(request: Request, db: DbDep, principal: UserPage) -> Resp
             filters=question.filters,
         )
     people = F.people_at(deep, step, which)
-    fmt = question.q.get("format")
-    if fmt in ("csv", "parquet"):
-        return frame_response(
-            pd.DataFrame({"person_id": people}), fmt, f"funnel-step-{step}-{which}"
-        )
-    context = _context(request, db, "funnel", "Funnels")
     label = f"{which} at step {step} ({steps[step - 1] if step <= len(steps) else ''})"
-    context.update(people=people, people_label=label, save_query=str(request.url.query))
-    return render_charts(request, "analytics/explore_people.html", context)
+    return _people_page(
+        request, db, ("funnel", "Funnels"), people, label, f"funnel-step-{step}-{which}"
+    )
 
 
 @pages.post("/insights/funnel/people/cohort")
@@ -780,16 +795,8 @@ def paths_people_page(request: Request, db: DbDep, principal: UserPage) -> Respo
             activity=question.activity,
             limit=100_000,
         )
-    fmt = question.q.get("format")
-    if fmt in ("csv", "parquet"):
-        return frame_response(pd.DataFrame({"person_id": people}), fmt, f"paths-step-{step}")
-    context = _context(request, db, "paths", "Paths")
-    context.update(
-        people=people,
-        people_label=f"at step {step}: {node} ({total:,})",
-        save_query=str(request.url.query),
-    )
-    return render_charts(request, "analytics/explore_people.html", context)
+    label = f"at step {step}: {node} ({total:,})"
+    return _people_page(request, db, ("paths", "Paths"), people, label, f"paths-step-{step}")
 
 
 def register(app: FastAPI) -> None:
