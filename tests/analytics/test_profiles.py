@@ -17,6 +17,7 @@ from productops import customers
 from productops.analytics import store
 from productops.analytics.profiles.service import (
     account_profile,
+    event_condition,
     health_score,
     is_contact_trait,
     person_events,
@@ -24,6 +25,7 @@ from productops.analytics.profiles.service import (
 )
 from productops.analytics.settings import events_file
 from productops.core.db import transaction
+from productops.core.errors import InvalidInput
 from productops.core.models import Role
 from productops.core.workspace import Workspace
 from productops.customers.schemas import AccountCreate, PersonCreate
@@ -32,6 +34,7 @@ from tests.conftest import api_key, sign_in
 
 END = dt.date(2026, 10, 31)
 XSS = '<img src=x onerror=alert("pwn")>'
+SCRIPT = "<script>alert('timeline')</script>"
 
 
 def _at(days_ago: int, hour: int = 10) -> dt.datetime:
@@ -55,7 +58,12 @@ def _fill(ws: Workspace) -> None:
                 distinct_id="ana",
                 user_id="ana",
                 account_id="acme",
-                properties={"n": i, "html": XSS},
+                properties={
+                    "n": i,
+                    "html": XSS,
+                    "note": SCRIPT,
+                    "plan": "pro" if i < 60 else "free",
+                },
             )
         )
     events.append(
@@ -245,3 +253,105 @@ def test_profiles_over_the_api(ws: Workspace) -> None:
     assert account["health"]["band"] in ("healthy", "watch", "at risk")
     assert account["people_count"] == 2
     assert client.get("/api/v1/profiles/accounts/none", headers=read).status_code == 404
+
+
+def test_the_timeline_filters_by_an_event_property(ws: Workspace) -> None:
+    low = person_events(ws, "ana", where=[event_condition("n", "lt", "10")], limit=500).events
+    assert sorted(e.properties["n"] for e in low) == list(range(10))
+    both = person_events(
+        ws, "ana", event="Invite Sent", where=[event_condition("event.plan", "eq", "pro")]
+    ).events
+    assert both and all(e.event == "Invite Sent" and e.properties["n"] < 60 for e in both)
+    listed = person_events(ws, "ana", where=[event_condition("n", "in", "3, 5,7")]).events
+    assert sorted(e.properties["n"] for e in listed) == [3, 5, 7]
+    assert person_events(ws, "ana", where=[event_condition("nope", "is_set")]).events == []
+    with pytest.raises(InvalidInput, match="not an operator"):
+        event_condition("n", "like", "1")
+    with pytest.raises(InvalidInput, match="at most 200"):
+        event_condition("plan", "eq", "x" * 5000)
+    with pytest.raises(InvalidInput, match="needs a number"):
+        event_condition("n", "gt", "lots")
+    with pytest.raises(InvalidInput, match="name the property"):
+        event_condition("", "eq", "pro")
+
+
+def test_the_person_page_filters_its_timeline_and_pages_with_the_filters(ws: Workspace) -> None:
+    viewer = sign_in(ws, Role.viewer).client
+    page = viewer.get("/insights/people/ana")
+    # the event menu offers every event ana did, the property menu every comparison
+    for name in ("Report Created", "Export Downloaded", "Invite Sent", "Page Viewed"):
+        assert f'<option value="{name}">' in page.text
+    assert '<option value="not_in">not in</option>' in page.text
+    q = {"prop": "n", "op": "gte", "value": "30", "start": "2026-10-01", "end": "2026-10-31"}
+    first = viewer.get("/insights/people/ana", params=q)
+    assert first.status_code == 200 and first.text.count("<time") == 50
+    assert 'value="30"' in first.text and "Clear filters" in first.text
+    more = re.search(r'hx-get="(/insights/people/ana\?[^"]+)"', first.text)
+    assert more is not None
+    link = more.group(1).replace("&amp;", "&")
+    for kept in ("prop=n", "op=gte", "value=30", "start=2026-10-01", "end=2026-10-31"):
+        assert kept in link, link
+    rest = viewer.get(link, headers={"HX-Request": "true"})
+    assert rest.status_code == 200 and rest.text.count("<time") == 40  # n 30..119: 90 in all
+    assert "Older events" not in rest.text
+    shown = [int(n) for n in re.findall(r"<dt><code>n</code></dt><dd>(\d+)</dd>", rest.text)]
+    assert len(shown) == 40 and min(shown) >= 30
+    none = viewer.get("/insights/people/ana", params={"prop": "plan", "value": "enterprise"})
+    assert none.status_code == 200 and "No events match these filters" in none.text
+
+
+def test_a_bad_timeline_filter_is_named_beside_the_form(ws: Workspace) -> None:
+    viewer = sign_in(ws, Role.viewer).client
+    cases = {
+        ("n", "like", "1"): "not an operator",
+        ("plan", "eq", "p" * 3000): "at most 200",
+        ("n", "gt", "lots"): "needs a number",
+        ("it's", "eq", "x"): "property name",
+    }
+    for (prop, op, value), message in cases.items():
+        page = viewer.get("/insights/people/ana", params={"prop": prop, "op": op, "value": value})
+        assert page.status_code == 422, (prop, op, page.text[:300])
+        assert message in page.text and 'id="tl-error"' in page.text
+        assert 'id="timeline"' in page.text  # the page, its form and profile, not an error page
+    backwards = viewer.get(
+        "/insights/people/ana", params={"start": "2026-10-09", "end": "2026-10-01"}
+    )
+    assert backwards.status_code == 422 and "is after the last day" in backwards.text
+    huge = viewer.get("/insights/people/ana", params={"prop": "plan", "value": "v" * 20_000})
+    assert huge.status_code == 422 and "at most 10000 characters" in huge.text
+
+
+def test_hostile_properties_and_filters_show_escaped_on_the_timeline(ws: Workspace) -> None:
+    viewer = sign_in(ws, Role.viewer).client
+    page = viewer.get(
+        "/insights/people/ana", params={"prop": "note", "op": "contains", "value": SCRIPT}
+    )
+    assert page.status_code == 200 and page.text.count("<time") == 50
+    assert SCRIPT not in page.text
+    assert "&lt;script&gt;alert(&#39;timeline&#39;)&lt;/script&gt;" in page.text
+    assert XSS not in page.text
+
+
+def test_the_timeline_filters_need_a_signed_in_caller_over_the_api_too(ws: Workspace) -> None:
+    anon = TestClient(create_app(ws), follow_redirects=False)
+    page = anon.get("/insights/people/ana", params={"prop": "n", "op": "lt", "value": "5"})
+    assert page.status_code in (302, 303) and "/login" in page.headers["location"]
+    url = "/api/v1/profiles/people/ana/events"
+    assert anon.get(url, params={"prop": "n", "op": "lt", "value": "5"}).status_code == 401
+    read = {"Authorization": f"Bearer {api_key(ws, 'read')}"}
+    got = anon.get(url, params={"prop": "n", "op": "lt", "value": "5"}, headers=read)
+    assert got.status_code == 200
+    assert sorted(e["properties"]["n"] for e in got.json()["events"]) == [0, 1, 2, 3, 4]
+    paged = anon.get(
+        url, params={"prop": "plan", "value": "free", "limit": 50}, headers=read
+    ).json()
+    assert len(paged["events"]) == 50 and paged["next_cursor"]
+    rest = anon.get(
+        url,
+        params={"prop": "plan", "value": "free", "limit": 50, "before": paged["next_cursor"]},
+        headers=read,
+    ).json()
+    assert len(rest["events"]) == 10 and rest["next_cursor"] is None
+    bad = anon.get(url, params={"prop": "n", "op": "like", "value": "1"}, headers=read)
+    assert bad.status_code == 422 and "not an operator" in bad.json()["detail"][0]["msg"]
+    assert anon.post(url, headers=read).status_code == 405  # nothing to write here

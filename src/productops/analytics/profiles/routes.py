@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.responses import Response
@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 
 from productops import customers
 from productops.analytics import profiles
-from productops.analytics.profiles.service import MAX_PAGE_SIZE, PAGE_SIZE
+from productops.analytics.profiles.service import MAX_PAGE_SIZE, PAGE_SIZE, TimelinePage
+from productops.analytics.query.filters import FILTER_OPS, OP_WORDS
 from productops.core.auth import Principal
-from productops.core.errors import NotFound
+from productops.core.errors import InvalidInput, NotFound
 from productops.web.deps import ReadApi, UserPage, is_fragment, workspace_of
 from productops.web.nav import add_page_section
 from productops.web.params import OptionalDate
@@ -47,6 +48,24 @@ Before = Annotated[
     ),
 ]
 EventFilter = Annotated[str | None, Query(max_length=200, description="only this event name")]
+PropertyKey = Annotated[
+    str,
+    Query(
+        max_length=10_000,
+        description="only events whose property of this name (e.g. `plan`) passes `op` `value`",
+    ),
+]
+PropertyOp = Annotated[
+    str, Query(max_length=20, description="the comparison: " + ", ".join(FILTER_OPS))
+]
+PropertyValue = Annotated[
+    str,
+    Query(
+        max_length=10_000,
+        description="what `prop` is compared with (200 characters at most; comma-separated "
+        "for in / not_in; none for is_set / is_not_set)",
+    ),
+]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 
 
@@ -66,6 +85,13 @@ def _show_contact(principal: Principal) -> bool:
 # --- pages ---------------------------------------------------------------------------------
 
 
+def _conditions(prop: str, op: str, value: str) -> list[Any]:
+    """The timeline's event-property condition, when the form names one."""
+    if not (prop.strip() or value.strip()):
+        return []
+    return [profiles.event_condition(prop, op, value)]
+
+
 @pages.get("/insights/people/{person_id:path}")
 def person_page(
     request: Request,
@@ -75,18 +101,53 @@ def person_page(
     start: OptionalDate = None,
     end: OptionalDate = None,
     before: Annotated[str, Query(max_length=400)] = "",
+    prop: PropertyKey = "",
+    op: PropertyOp = "eq",
+    value: PropertyValue = "",
 ) -> Response:
     """A person: properties, account, cohorts, most used events and the event timeline,
-    newest first; `before` pages to older events (the htmx 'older' button)."""
+    newest first, filtered by event name, days and an event-property condition (`prop`
+    `op` `value`); `before` pages to older events with the same filters (the htmx 'older'
+    button). A filter the timeline cannot take is named beside the form (422)."""
     ws = workspace_of(request)
-    timeline = profiles.person_events(
-        ws, person_id, before=before or None, event=event or None, start=start, end=end
-    )
+    filters = {
+        "event": event,
+        "start": start.isoformat() if start else "",
+        "end": end.isoformat() if end else "",
+        "prop": prop.strip(),
+        "op": op if prop.strip() else "",
+        "value": value.strip(),
+    }
+    kept = [(k, v) for k, v in filters.items() if v]
+    error = None
+    try:
+        timeline = profiles.person_events(
+            ws,
+            person_id,
+            before=before or None,
+            event=event or None,
+            start=start,
+            end=end,
+            where=_conditions(prop, op, value),
+        )
+    except InvalidInput as exc:
+        if is_fragment(request):
+            raise
+        error = str(exc)
+        timeline = TimelinePage([], None)
+    base_url = person_url(person_id)
+    next_url = None
+    if timeline.next_cursor:
+        next_url = base_url + "?" + urlencode([*kept, ("before", timeline.next_cursor)])
     context: dict[str, Any] = {
         "timeline": timeline,
         "person_id": person_id,
-        "base_url": person_url(person_id),
-        "filters": {"event": event, "start": start or "", "end": end or ""},
+        "base_url": base_url,
+        "next_url": next_url,
+        "filters": filters,
+        "filtered": bool(kept),
+        "filter_error": error,
+        "ops": [(o, OP_WORDS[o]) for o in FILTER_OPS],
         "account_url": account_url,
     }
     if before and is_fragment(request):
@@ -96,8 +157,9 @@ def person_page(
         profile=profile,
         tab="people",
         show_contact=_show_contact(principal),
+        property_keys=sorted({k for e in timeline.events for k in e.properties})[:200],
     )
-    return render(request, "analytics/person.html", context)
+    return render(request, "analytics/person.html", context, status_code=422 if error else 200)
 
 
 @pages.get("/insights/accounts/{account_id:path}")
@@ -300,7 +362,12 @@ def api_person_events(
     event: EventFilter = None,
     start: OptionalDate = None,
     end: OptionalDate = None,
+    prop: PropertyKey = "",
+    op: PropertyOp = "eq",
+    value: PropertyValue = "",
 ) -> TimelineOut:
+    """`event`, `start`/`end` and one event-property condition (`prop` `op` `value`, as on
+    the person's page) filter the events; `next_cursor` pages on with the same filters."""
     page = profiles.person_events(
         workspace_of(request),
         person_id,
@@ -309,6 +376,7 @@ def api_person_events(
         event=event,
         start=start,
         end=end,
+        where=_conditions(prop, op, value),
     )
     return TimelineOut(
         events=[

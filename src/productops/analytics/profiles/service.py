@@ -3,7 +3,8 @@
 - A **person**: their properties (the customers' record over identify traits), their account,
   when they were first and last seen, their most used events, the cohorts they belong to
   (when the workspace has cohorts), and their event timeline, newest first, paged by a cursor
-  and filterable by event name and day.
+  and filterable by event name, day and event-property conditions (`event_condition`: the
+  explorers' own filters, `query.filters`).
 - An **account**: its properties, its people (each with when they were last seen and how
   active they were in the last 30 days), its activity week by week, when it was last seen,
   the features it adopted, and its **usage-health score** (documented in docs/profiles.md):
@@ -30,6 +31,7 @@ import datetime as dt
 import json
 import re
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,11 +41,21 @@ import ibis.expr.types as ir
 from productops.analytics.catalog.service import activity_filter
 from productops.analytics.query.activity import ActivityFilter, activity_predicate
 from productops.analytics.query.cache import Codec, ResultCache, key_of
+from productops.analytics.query.filters import (
+    FILTER_OPS,
+    PropertyFilter,
+    condition,
+    event_value,
+    make_filter,
+)
 from productops.analytics.query.source import default_end, event_source
+from productops.analytics.query.tables import event_tables
 from productops.core.errors import InvalidInput, NotFound
 from productops.core.workspace import Workspace
 
 PAGE_SIZE = 50
+MAX_EVENT_NAMES = 200  # the event names a profile offers to filter its timeline by
+MAX_FILTER_VALUE = 200  # characters of a timeline filter's value
 MAX_PAGE_SIZE = 500
 HEALTH_WINDOW_DAYS = 30
 ACTIVITY_WEEKS = 26
@@ -114,6 +126,7 @@ class PersonProfile:
     top_events: list[tuple[str, int]]
     distinct_ids: list[str]
     cohorts: list[dict[str, Any]] = field(default_factory=list)
+    event_names: list[str] = field(default_factory=list)  # every event they did, most first
 
 
 @dataclass(frozen=True)
@@ -196,11 +209,11 @@ def person_profile(ws: Workspace, person_id: str, show_contact: bool = False) ->
         )
         if row is None and not summary["n"]:
             raise NotFound(f"no person '{person_id}' in the event store")
-        top = (
+        done = (
             mine.group_by("event")
             .aggregate(n=mine.count())
             .order_by([ibis.desc("n"), "event"])
-            .limit(10)
+            .limit(MAX_EVENT_NAMES)
             .to_pyarrow()
             .to_pylist()
         )
@@ -237,9 +250,10 @@ def person_profile(ws: Workspace, person_id: str, show_contact: bool = False) ->
         first_seen=first,
         last_seen=summary["last"],
         events=int(summary["n"] or 0),
-        top_events=[(str(r["event"]), int(r["n"])) for r in top],
+        top_events=[(str(r["event"]), int(r["n"])) for r in done[:10]],
         distinct_ids=[str(r["distinct_id"]) for r in ids],
         cohorts=cohorts,
+        event_names=[str(r["event"]) for r in done],
     )
 
 
@@ -278,6 +292,33 @@ def person_cohorts(
     return found
 
 
+def event_condition(key: str, op: str = "eq", value: str = "") -> PropertyFilter:
+    """A condition on an event property for the timeline, from a form's three boxes:
+    `key` (`plan`, or `event.plan`), `op` (one of `FILTER_OPS`) and `value` as typed (a
+    comma-separated list for `in` / `not_in`, nothing for `is_set` / `is_not_set`). Every
+    mistake is an InvalidInput naming it (the explorers' own checks, `query.filters`)."""
+    key = key.strip().removeprefix("event.")
+    value = value.strip()
+    if not key:
+        raise InvalidInput("event property filter: name the property (e.g. plan)")
+    if op not in FILTER_OPS:
+        raise InvalidInput(
+            f"event property filter: {op[:20]!r} is not an operator; use one of "
+            + ", ".join(FILTER_OPS)
+        )
+    if len(value) > MAX_FILTER_VALUE:
+        raise InvalidInput(
+            f"event property filter {key[:60]}: the value has {len(value):,} characters "
+            f"(at most {MAX_FILTER_VALUE})"
+        )
+    parsed: object = value
+    if op in ("in", "not_in"):
+        parsed = [v.strip() for v in value.split(",") if v.strip()]
+    elif op in ("is_set", "is_not_set"):
+        parsed = value or None
+    return make_filter(f"event.{key}", op, parsed)
+
+
 def person_events(
     ws: Workspace,
     person_id: str,
@@ -287,17 +328,27 @@ def person_events(
     event: str | None = None,
     start: dt.date | None = None,
     end: dt.date | None = None,
+    where: Sequence[PropertyFilter] = (),
 ) -> TimelinePage:
     """A person's events, newest first, `limit` at a time: `before` is the cursor the
     previous page gave; `event` keeps one event name, `start`/`end` (days, both included)
-    a range."""
+    a range, `where` the events passing every condition on their properties (see
+    `event_condition`)."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidInput(f"limit must be 1 to {MAX_PAGE_SIZE}")
+    if start is not None and end is not None and start > end:
+        raise InvalidInput(f"the first day {start} is after the last day {end}")
+    for flt in where:
+        if flt.dimension.scope != "event":
+            raise InvalidInput(f"{flt.property}: the timeline filters on event properties only")
     with event_source(ws) as con:
-        ev = con.table("events_resolved")
+        tables = event_tables(con)
+        ev = tables.events
         q = ev.filter(ev.person_id == person_id)
         if event:
             q = q.filter(q.event == event)
+        for flt in where:
+            q = q.filter(condition(event_value(tables, q, flt.dimension), flt))
         if start is not None:
             q = q.filter(q.ts >= _day_start(start))
         if end is not None:
