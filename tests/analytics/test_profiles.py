@@ -355,3 +355,22 @@ def test_the_timeline_filters_need_a_signed_in_caller_over_the_api_too(ws: Works
     bad = anon.get(url, params={"prop": "n", "op": "like", "value": "1"}, headers=read)
     assert bad.status_code == 422 and "not an operator" in bad.json()["detail"][0]["msg"]
     assert anon.post(url, headers=read).status_code == 405  # nothing to write here
+
+
+def test_the_account_page_draws_whole_weeks_and_shows_only_known_traits(ws: Workspace) -> None:
+    import json
+
+    viewer = sign_in(ws, Role.viewer).client
+    usage = viewer.get("/insights/accounts/acme").text
+    found = re.search(r'<script type="application/json" id="activity-spec">(.*?)</script>', usage)
+    assert found is not None
+    spec = json.loads(found.group(1))
+    week = spec["data"]["values"][0]
+    # each bar spans its week from 0 (not a hairline at its Monday), counted in whole people
+    assert spec["encoding"]["x2"] == {"field": "week_end"} and spec["encoding"]["y2"]["datum"] == 0
+    spans = dt.date.fromisoformat(week["week_end"]) - dt.date.fromisoformat(week["week"])
+    assert spans == dt.timedelta(days=6)
+    assert spec["encoding"]["y"]["axis"]["format"] == "d"
+    assert "20 / 40" in usage and "20.0 / 40" not in usage  # the health parts, as people read them
+    assert "<dt>domain</dt>" not in usage and ">None<" not in usage  # no empty traits
+    assert "<dt>plan</dt><dd>pro</dd>" in usage

@@ -189,8 +189,14 @@ def account_usage_page(request: Request, principal: UserPage, account_id: str) -
 def _activity_chart(weeks: list[dict[str, Any]]) -> dict[str, Any] | None:
     if not any(w["events"] for w in weeks):
         return None
+    # Each bar spans its week (to six days on), not a hairline at the week's first day.
     values = [
-        {"week": w["week"].isoformat(), "measure": m, "value": w[key]}
+        {
+            "week": w["week"].isoformat(),
+            "week_end": (w["week"] + dt.timedelta(days=6)).isoformat(),
+            "measure": m,
+            "value": w[key],
+        }
         for w in weeks
         for m, key in (("active people", "active_people"), ("events", "events"))
     ]
@@ -206,7 +212,14 @@ def _activity_chart(weeks: list[dict[str, Any]]) -> dict[str, Any] | None:
                 "title": None,
                 "axis": {"format": "%b %-d", "labelOverlap": True},
             },
-            "y": {"field": "value", "type": "quantitative", "title": "active people"},
+            "x2": {"field": "week_end"},
+            "y": {
+                "field": "value",
+                "type": "quantitative",
+                "title": "active people",
+                "axis": {"format": "d", "tickMinStep": 1},
+            },
+            "y2": {"datum": 0},
             "tooltip": [
                 {"field": "week", "type": "temporal", "title": "week of", "format": "%b %-d, %Y"},
                 {"field": "value", "type": "quantitative", "title": "active people"},
