@@ -190,6 +190,7 @@ def test_a_saved_insight_has_its_page_and_share_link(site: Site, page: tuple[Pag
     p, _ = page
     p.goto(site.url(f"/insights/trends?s_event=Report+Created&grain=week&{OCTOBER}"))
     drawn(p, "#explore-result")
+    shot(p, "trends")
     p.locator("details.save-insight summary").click()
     p.fill("#save-title", "Reports by week")
     p.fill("#save-description", "Reports created in October <b>not bold</b>")
