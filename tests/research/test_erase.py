@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import inspect, select, text
 
 from productops import analytics
+from productops.analytics import store
 from productops.core.backup import backup_workspace
 from productops.core.db import transaction
 from productops.core.models import AuditEvent
@@ -54,7 +55,7 @@ def _events(ws: Workspace) -> Path:
         for event_id, name, distinct, user, anon, props, person in rows:
             con.execute(
                 "INSERT INTO events VALUES "
-                "(?, ?, 'track', ?, ?, ?, ?, ?, NULL, 'api', ?, ?, hash(?))",
+                "(?, ?, 'track', ?, ?, ?, ?, ?, NULL, 'api', ?, ?, hash(?), 0, true)",
                 [
                     event_id,
                     name,
@@ -68,6 +69,7 @@ def _events(ws: Workspace) -> Path:
                     event_id,
                 ],
             )
+        store.derive_all(con)
         con.execute("INSERT INTO identities VALUES (?, ?, ?)", [ANON, ZELDA_ID, now])
         con.execute(
             "INSERT INTO quarantine VALUES ('q1', 'bad event', 'track', ?, ?, ?, NULL, ?, NULL, "

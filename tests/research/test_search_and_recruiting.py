@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from productops import analytics, feedback
+from productops.analytics import store
 from productops.core.clock import utcnow
 from productops.core.db import transaction
 from productops.core.workspace import Workspace
@@ -71,9 +72,10 @@ def test_a_screener_says_who_is_eligible_and_why_the_others_are_not(workspace: W
         for i in range(3):
             con.execute(
                 "INSERT INTO events VALUES (?, 'Report Exported', 'track', ?, ?, ?, ?, NULL, NULL, "
-                "'api', ?, ?, hash(?))",
+                "'api', ?, ?, hash(?), 0, true)",
                 [f"e{i}", now, now, ZELDA_ID, ZELDA_ID, json.dumps({}), ZELDA_ID, f"e{i}"],
             )
+        store.derive_all(con)
     criteria = Screener(segments=["Enterprise"], used_event="Report Exported", used_at_least=2)
     with workspace.sessions() as s:
         result = recruiting.eligibility(workspace, s, criteria, w.rules)

@@ -162,19 +162,18 @@ def _write_events(
     con.register("demo_names", event_names)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(
-            f"""
-            INSERT INTO events ({", ".join(store.STORED_COLUMNS)})
-            SELECT 'demo-' || e.n, nm.event, 'track', e.ts, e.ts + INTERVAL 2 SECOND,
-                   p.person_id, p.person_id, NULL, p.account_id,
-                   CASE WHEN e.n % 3 = 0 THEN 'posthog' ELSE 'segment' END,
+        new_rows = f"""
+            SELECT 'demo-' || e.n AS event_id, nm.event, 'track' AS type, e.ts,
+                   e.ts + INTERVAL 2 SECOND AS received_at, p.person_id AS distinct_id,
+                   p.person_id AS user_id, NULL AS anonymous_id, p.account_id,
+                   CASE WHEN e.n % 3 = 0 THEN 'posthog' ELSE 'segment' END AS source,
                    json_object('plan', p.plan,
                                'platform', CASE WHEN nm.event = 'Mobile Session' THEN 'ios'
-                                                ELSE 'web' END),
-                   p.person_id, {store.id_hash_sql("'demo-' || e.n")}
+                                                ELSE 'web' END) AS properties,
+                   p.person_id, {store.id_hash_sql("'demo-' || e.n")} AS id_hash
             FROM demo_events e JOIN demo_people p USING (idx) JOIN demo_names nm USING (code)
             """
-        )
+        con.execute(store.keyed_insert(con, new_rows, "SELECT person_id FROM demo_people"))
         ctx.progress(750, None, "Sign-up journeys")
         signups = _signup_journeys(ctx, con, rows, created, start)
         store.mark_dirty(con, "events")
@@ -251,6 +250,7 @@ def _signup_journeys(
             "UPDATE events SET person_id = d.person_id FROM demo_ids d "
             "WHERE events.distinct_id = d.distinct_id"
         )
+        store.rekey(con, "distinct_id IN (SELECT distinct_id FROM demo_ids)")
     return len(out)
 
 

@@ -47,7 +47,13 @@ from productops.analytics.query.grains import (
 )
 from productops.analytics.query.grains import check_grain as _check_grain
 from productops.analytics.query.grains import periods as _periods
-from productops.analytics.query.tables import EventTables, Source, event_tables
+from productops.analytics.query.tables import (
+    EventTables,
+    Source,
+    event_tables,
+    person_key,
+    with_person_ids,
+)
 from productops.core.errors import InvalidInput
 from productops.core.export import frame_records
 
@@ -101,6 +107,17 @@ def _matches(events: ir.Table, name: str, activity: ActivityFilter | None) -> ir
     if name == ANY_EVENT:
         return activity_predicate(events, activity)
     return events.event == name
+
+
+def _segment_table(base: EventTables, tables: EventTables, b: Breakdown, end: dt.date) -> ir.Table:
+    """(`_sp`, `segment`): each person's breakdown value, `_sp` being what `person_key`
+    groups people by in `tables`."""
+    seg = person_segments(base, b, end, events=tables.events)
+    if tables.keyed and tables.keys is not None:
+        k = tables.keys.select(_sp=tables.keys.person_key, _kpid=tables.keys.person_id)
+        j = seg.join(k, seg.person_id == k._kpid)
+        return j.select("_sp", "segment")
+    return seg.select(_sp=seg.person_id, segment=seg.segment)
 
 
 def _with_person_dimension(
@@ -186,7 +203,7 @@ def active_users(
     act = ev.filter(_in_range(ev, lo, hi), activity_predicate(ev, activity))
     expr = (
         act.group_by(period=period_index(act.ts, g))
-        .aggregate(active_persons=act.person_id.nunique())
+        .aggregate(active_persons=person_key(tables, act).nunique())
         .order_by("period")
     )
     frame = _execute(expr)
@@ -215,7 +232,9 @@ def rolling_active_users(
     look_lo = lo - dt.timedelta(days=max(ROLLING_WINDOWS.values()) - 1)
     ev = tables.events
     act = ev.filter(_in_range(ev, look_lo, hi), activity_predicate(ev, activity))
-    person_days = act.select(person_id=act.person_id, day=period_index(act.ts, "day")).distinct()
+    person_days = act.select(
+        person_id=person_key(tables, act), day=period_index(act.ts, "day")
+    ).distinct()
     nxt = person_days.day.lead().over(ibis.window(group_by="person_id", order_by="day"))
     b = person_days.mutate(next_day=nxt)
     # A person counts for the days [d, d + w) after each active day d; cutting each span at
@@ -286,14 +305,13 @@ def stickiness(
 
     ev = tables.events
     act = ev.filter(_in_range(ev, lo, hi), activity_predicate(ev, activity))
-    per_person = act.group_by("person_id").aggregate(
+    per_person = act.group_by(person_id=person_key(tables, act)).aggregate(
         active_periods=period_index(act.ts, g).nunique()
     )
     if b is None:
         per_person = per_person.mutate(segment=ibis.literal("all", "string"))
     else:
-        seg = person_segments(base, b, end, events=tables.events)
-        seg = seg.select(_sp=seg.person_id, segment=seg.segment)
+        seg = _segment_table(base, tables, b, end)
         per_person = per_person.join(seg, per_person.person_id == seg._sp).drop("_sp")
     expr = (
         per_person.group_by(
@@ -362,12 +380,14 @@ def adoption(
     ev = tables.events
     rel = ev.filter(_in_range(ev, lo, hi))
     rel = rel.filter(activity_predicate(rel, activity) | (rel.event == feature))
-    people = rel.group_by("person_id").aggregate(
+    people = rel.group_by(person_id=person_key(tables, rel)).aggregate(
         is_active=activity_predicate(rel, activity).any(),
         used=(rel.event == feature).any(),
         event_account=rel.account_id.max().cast("string"),
     )
     people = people.filter(people.is_active)
+    if unit == "account" or dim is not None:
+        people = with_person_ids(tables, people)
     if unit == "account":
         if dim is None:
             units = people.mutate(segment=ibis.literal("all"))
@@ -459,7 +479,9 @@ def retention(
 
     def person_periods(name: str) -> ir.Table:
         rows = before_end.filter(_matches(before_end, name, activity))
-        return rows.select(person_id=rows.person_id, p=period_index(rows.ts, g)).distinct()
+        return rows.select(
+            person_id=person_key(tables, rows), p=period_index(rows.ts, g)
+        ).distinct()
 
     # Returns only count after the cohort's period, which starts on or after `start`, so
     # both sides read the same (person, period) pairs when the events are the same.
@@ -473,8 +495,7 @@ def retention(
     if b is None:
         cohorts = cohorts.mutate(segment=ibis.literal("all", "string"))
     else:
-        seg = person_segments(base, b, end, events=tables.events)
-        seg = seg.select(_sp=seg.person_id, segment=seg.segment)
+        seg = _segment_table(base, tables, b, end)
         cohorts = cohorts.join(seg, cohorts.person_id == seg._sp).drop("_sp")
     returned = starts if ret_event == start_event else person_periods(ret_event)
     returns = returned.select(_rp=returned.person_id, r=returned.p)
@@ -779,14 +800,13 @@ def lifecycle(
     lo_p, hi_p = period_number(start, g), period_number(end, g)
     ev = tables.events
     act = ev.filter(ev.ts < ibis.literal(hi, "timestamp"), activity_predicate(ev, activity))
-    pp = act.select(person_id=act.person_id, p=period_index(act.ts, g)).distinct()
+    pp = act.select(person_id=person_key(tables, act), p=period_index(act.ts, g)).distinct()
     w = ibis.window(group_by="person_id", order_by="p")
     x = pp.mutate(prev=pp.p.lag().over(w), nxt=pp.p.lead().over(w))
     if b is None:
         x = x.mutate(segment=ibis.literal("all", "string"))
     else:
-        seg = person_segments(base, b, end, events=tables.events)
-        seg = seg.select(_sp=seg.person_id, segment=seg.segment)
+        seg = _segment_table(base, tables, b, end)
         x = x.join(seg, x.person_id == seg._sp).drop("_sp")
     status = ibis.cases(
         (x.prev.isnull(), "new"), (x.prev == x.p - 1, "returning"), else_="resurrecting"

@@ -238,23 +238,37 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def _insert_new(src: str, properties: str, checked: bool, repeats: bool, fresh: bool) -> str:
+def _insert_new(
+    con: duckdb.DuckDBPyConnection,
+    src: str,
+    properties: str,
+    checked: bool,
+    repeats: bool,
+    fresh: bool,
+) -> str:
     """Insert the rows of relation `src` (columns as in `events`) whose id was never stored:
     only the valid ones when `checked` (it has a `problem` column), and the earliest of
     repeated ids when the file has `repeats` (a window over every row, so only when needed).
-    A `fresh` store (no events yet) needs no look at what is stored."""
+    A `fresh` store (no events yet) needs no look at what is stored. The file's people get
+    their keys first (`store.keyed_insert`)."""
     never_stored = (
         "true" if fresh else "NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id)"
     )
-    return f"""
-    INSERT INTO events ({", ".join(store.STORED_COLUMNS)})
+    rows = f"""
     SELECT s.event_id, s.event, s.type, s.ts, s.received_at, s.distinct_id, s.user_id,
-           s.anonymous_id, s.account_id, s.source, {properties},
-           COALESCE(i.person_id, s.distinct_id), {store.id_hash_sql("s.event_id")}
+           s.anonymous_id, s.account_id, s.source, {properties} AS properties,
+           COALESCE(i.person_id, s.distinct_id) AS person_id,
+           {store.id_hash_sql("s.event_id")} AS id_hash
     FROM {src} AS s LEFT JOIN identities i ON i.distinct_id = s.distinct_id
     WHERE {"s.problem IS NULL AND" if checked else ""} {never_stored}
     {"QUALIFY row_number() OVER (PARTITION BY s.event_id ORDER BY s.ts) = 1" if repeats else ""}
     """
+    people = f"""
+    SELECT COALESCE(i.person_id, s.distinct_id) AS person_id
+    FROM {src} AS s LEFT JOIN identities i ON i.distinct_id = s.distinct_id
+    {"WHERE s.problem IS NULL" if checked else ""}
+    """
+    return store.keyed_insert(con, rows, people)
 
 
 def _numbered(con: duckdb.DuckDBPyConnection, relation: str) -> str:
@@ -488,6 +502,7 @@ def _import_jsonl(
         _run_with_progress(
             con,
             _insert_new(
+                con,
                 _numbered(con, "(SELECT *, hash(event_id) AS content_hash FROM import_staging)"),
                 "CAST(properties AS JSON)",
                 checked=False,
@@ -789,6 +804,7 @@ def _import_table(
             # When every row is valid the insert need not evaluate the checks a second time.
             source_rows = checked if census.bad else clean
             insert = _insert_new(
+                con,
                 _numbered(con, source_rows) if census.derived else _without_derived(source_rows),
                 "properties",
                 checked=census.bad > 0,

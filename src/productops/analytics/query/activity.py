@@ -12,18 +12,10 @@ from dataclasses import dataclass, field
 import ibis
 import ibis.expr.types as ir
 
+from productops.analytics.store import EXCLUDED_FROM_ACTIVE as EXCLUDED_FROM_ACTIVE
+from productops.analytics.store import EXCLUDED_TYPES as EXCLUDED_TYPES
 from productops.core.errors import InvalidInput
 
-EXCLUDED_FROM_ACTIVE: tuple[str, ...] = (
-    "$identify",
-    "$groupidentify",
-    "$create_alias",
-    "$set",
-    "identify",
-    "group",
-    "alias",
-)
-EXCLUDED_TYPES: tuple[str, ...] = ("identify", "group", "alias")
 ANY_EVENT = "*"
 """As a start or return event: any event that counts as activity."""
 
@@ -44,8 +36,16 @@ def check_event_name(name: str, what: str) -> str:
     return name
 
 
+def is_default(activity: ActivityFilter | None) -> bool:
+    """The activity rule is the default one, which the event store decides at ingest."""
+    return activity is None or activity == ActivityFilter()
+
+
 def activity_predicate(events: ir.Table, activity: ActivityFilter | None) -> ir.BooleanValue:
-    """True for the events that count as activity."""
+    """True for the events that count as activity: the store's `active` flag under the
+    default rule, the events' names and types under any other (or on a warehouse)."""
+    if is_default(activity) and "active" in events.columns:
+        return events.active
     activity = activity or ActivityFilter()
     if activity.events is not None:
         if not activity.events:

@@ -32,6 +32,8 @@ COLUMN_NOTES: dict[str, dict[str, str]] = {
         "properties": "JSON: properties->>'key'",
         "person_id": "the person after identity merges",
         "id_hash": "MD5 low 64 bits of event_id",
+        "person_key": "an integer standing for person_id (fast to group by)",
+        "active": "counts as activity (not an identify/alias/group/$set call)",
     },
     "events_resolved": {"person_id": "never NULL: count people here"},
     "persons": {

@@ -8,7 +8,10 @@ Tables (the SQL console and every analysis see the same names):
 - `identities`: `distinct_id` → `person_id`, written by identify/alias, so an anonymous visit
   and the sign-up after it count as one person (retroactively, at query time).
 - `persons`, `accounts`: profiles with `properties` (traits) used as dimensions.
-- view `events_resolved`: `events` plus `person_id`.
+- `person_keys`: `person_id` → `person_key`, the integer analyses group people by;
+  `events.person_key` and `events.active` (the default activity rule) are decided when an
+  event is written and follow identity merges.
+- view `events_resolved`: `events` without its dedup hash.
 
 DuckDB has one writer process: the process that serves the workspace owns the file and
 batches appends (see `EventWriter`); other processes open it read-only.
@@ -26,10 +29,14 @@ from productops.analytics.store.profiles import (
     refresh_person,
 )
 from productops.analytics.store.schema import (
+    ACTIVE_RULE,
+    ALL_COLUMNS,
     ARROW_SCHEMA,
     DDL,
     DEDUP_WINDOW,
     EVENT_COLUMNS,
+    EXCLUDED_FROM_ACTIVE,
+    EXCLUDED_TYPES,
     NO_EXTERNAL_ACCESS,
     READ_ONLY_CONFIG,
     SCHEMA,
@@ -40,10 +47,15 @@ from productops.analytics.store.schema import (
     Event,
     EventStoreError,
     IdentityUpdate,
+    active_sql,
+    add_person_keys,
     connect,
+    derive_all,
     id_hash_sql,
     id_hashes,
+    keyed_insert,
     number_copies,
+    rekey,
 )
 from productops.analytics.store.writer import (
     AlsoInTransaction,
@@ -66,10 +78,14 @@ from productops.analytics.store.writer import (
 )
 
 __all__ = [
+    "ACTIVE_RULE",
+    "ALL_COLUMNS",
     "ARROW_SCHEMA",
     "DDL",
     "DEDUP_WINDOW",
     "EVENT_COLUMNS",
+    "EXCLUDED_FROM_ACTIVE",
+    "EXCLUDED_TYPES",
     "NO_EXTERNAL_ACCESS",
     "READ_ONLY_CONFIG",
     "SCHEMA",
@@ -84,6 +100,8 @@ __all__ = [
     "EventWriter",
     "IdIndex",
     "IdentityUpdate",
+    "active_sql",
+    "add_person_keys",
     "append_arrow",
     "append_arrow_ids",
     "apply_identity",
@@ -91,6 +109,7 @@ __all__ = [
     "close_writer",
     "connect",
     "connect_owner",
+    "derive_all",
     "events_to_arrow",
     "follow_customers",
     "has_writer",
@@ -98,12 +117,14 @@ __all__ = [
     "id_hashes",
     "import_dir",
     "iter_chunks",
+    "keyed_insert",
     "mark_dirty",
     "number_copies",
     "reader",
     "rebuild_profiles",
     "refresh_account",
     "refresh_person",
+    "rekey",
     "upsert_account",
     "upsert_person",
     "write_through",

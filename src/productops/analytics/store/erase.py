@@ -25,7 +25,7 @@ import duckdb
 from productops.analytics.store.writer import mark_dirty, reader, write_through
 
 ERASED = "[erased]"
-_PROFILE_TABLES = ("persons", "event_persons", "app_persons")
+_PROFILE_TABLES = ("persons", "event_persons", "app_persons", "person_keys")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 
 from productops.analytics.store.profiles import refresh_account, refresh_person
-from productops.analytics.store.schema import IdentityUpdate
+from productops.analytics.store.schema import IdentityUpdate, rekey
 from productops.core.clock import naive_utc, utcnow
 
 
@@ -49,6 +49,7 @@ def _link(
                 "AND person_id IS DISTINCT FROM ?",
                 [canonical, distinct_id, canonical],
             )
+            rekey(con, "distinct_id = ?", [distinct_id])
     # An id already linked to another person keeps that person: as in PostHog, two identified
     # people are never merged (a shared browser, or a sender that knows someone else's id,
     # must not move one person's history onto another).

@@ -23,7 +23,6 @@ from productops.analytics.store.schema import (
     DEDUP_WINDOW,
     EVENT_COLUMNS,
     READ_ONLY_CONFIG,
-    STORED_COLUMNS,
     AppendResult,
     Event,
     EventStoreError,
@@ -31,6 +30,7 @@ from productops.analytics.store.schema import (
     connect,
     id_hash_sql,
     id_hashes,
+    keyed_insert,
 )
 
 
@@ -71,16 +71,19 @@ class Appended:
     hashes: np.ndarray[Any, np.dtype[np.uint64]]
 
 
-_INSERT = f"""
-INSERT INTO events ({", ".join(STORED_COLUMNS)})
+_NEW_ROWS = """
 SELECT event_id, event, type, ts, received_at, b.distinct_id, user_id, anonymous_id,
-       account_id, source, properties::JSON, COALESCE(i.person_id, b.distinct_id), id_hash
+       account_id, source, properties::JSON AS properties,
+       COALESCE(i.person_id, b.distinct_id) AS person_id, id_hash, _seq
 FROM (
     SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY _seq) AS n
     FROM incoming_batch
 ) b LEFT JOIN identities i ON i.distinct_id = b.distinct_id
 WHERE n = 1 AND b.event_id NOT IN (SELECT unnest(?::VARCHAR[]))
-RETURNING event_id, id_hash
+"""
+_BATCH_PEOPLE = """
+SELECT COALESCE(i.person_id, b.distinct_id) AS person_id
+FROM incoming_batch b LEFT JOIN identities i ON i.distinct_id = b.distinct_id
 """
 
 
@@ -97,7 +100,10 @@ def append_arrow_ids(
     try:
         known = _known(con, hashes) if index is None else index.contains(con, hashes)
         stored = _stored_among(con, batch.select(["event_id", "ts"]).filter(pa.array(known)))
-        rows = con.execute(_INSERT, [stored]).fetchall()
+        insert = keyed_insert(
+            con, _NEW_ROWS, _BATCH_PEOPLE, "RETURNING event_id, id_hash", order_by="_seq"
+        )
+        rows = con.execute(insert, [stored]).fetchall()
         if rows:
             mark_dirty(con, "incoming_batch")
         return Appended([r[0] for r in rows], np.fromiter((r[1] for r in rows), np.uint64))
