@@ -330,6 +330,10 @@ def test_hostile_properties_and_filters_show_escaped_on_the_timeline(ws: Workspa
     assert SCRIPT not in page.text
     assert "&lt;script&gt;alert(&#39;timeline&#39;)&lt;/script&gt;" in page.text
     assert XSS not in page.text
+    hostile_key = viewer.get("/insights/people/ana", params={"prop": "<script>x</script>"})
+    assert hostile_key.status_code == 422  # a key without a value: named, and echoed as text
+    assert "<script>x</script>" not in hostile_key.text
+    assert 'value="&lt;script&gt;x&lt;/script&gt;"' in hostile_key.text
 
 
 def test_the_timeline_filters_need_a_signed_in_caller_over_the_api_too(ws: Workspace) -> None:
