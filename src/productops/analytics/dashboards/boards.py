@@ -122,6 +122,8 @@ def dashboard_panels(
                 panel = insight_panel(
                     ws, ref, scope, key=f"panel-{i}", newest=newest, version=shared
                 )
+                if ref.kind == "sql":
+                    panel = replace(panel, notes=sql_notes(scope))
             out.append(replace(panel, width=width, insight_id=p.get("insight")))
             continue
         start, pend = windows[i]
@@ -131,16 +133,50 @@ def dashboard_panels(
         ) -> list[Panel]:
             nonlocal colors
             colors = colors or palette(ws)
-            return [_metric_panel(ws, p, i, start, pend, real_today, colors)]
+            filters = _scope_filters(ws, scope, pend)
+            return [_metric_panel(ws, p, i, start, pend, real_today, colors, filters)]
 
         spec = {k: p.get(k) for k in sorted(PANEL_KEYS - {"width"})}
-        key = key_of("saved", spec, start.isoformat(), pend.isoformat())
-        got = cache.get(key, versions[i], compute, family=key_of("saved", spec))
+        key = key_of(
+            "saved",
+            spec,
+            start.isoformat(),
+            pend.isoformat(),
+            *([list(scope.filters), list(scope.cohorts)] if scope.filters or scope.cohorts else []),
+        )
+        # The family's last result is shown while a new day's is computed: a dashboard's own
+        # range or filters make another family (not yesterday's numbers of another question).
+        scoped = scope.as_settings() if scope != Scope() else None
+        family = key_of("saved", spec, *([scoped] if scoped else []))
+        got = cache.get(key, versions[i], compute, family=family)
         out += [
             replace(q, key=f"panel-{i}", width=width)
             for q in _stamp(got.value, got.computed_at, got.refreshing)
         ]
     return out
+
+
+def _scope_filters(ws: Workspace, scope: Scope, end: dt.date) -> Any:
+    """The dashboard's filters and cohorts as the analyses take them (None when it sets none)."""
+    if not scope.filters and not scope.cohorts:
+        return None
+    from productops.analytics.analyses.inputs import filters_of
+
+    with ws.sessions() as s:
+        return filters_of(s, list(scope.filters), list(scope.cohorts), None, end)
+
+
+def sql_notes(scope: Scope) -> tuple[str, ...]:
+    """What a SQL panel says when the dashboard sets what a SQL query cannot take: the query
+    is run as written (its own tables, dates and conditions)."""
+    notes = []
+    if scope.filters or scope.cohorts:
+        notes.append(
+            "Dashboard filters don't apply to SQL queries: this panel shows the query as written."
+        )
+    if scope.days or scope.start or scope.end:
+        notes.append("The dashboard's date range doesn't apply either: the query sets its dates.")
+    return tuple(notes)
 
 
 def warm(ws: Workspace) -> int:

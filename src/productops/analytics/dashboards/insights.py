@@ -6,8 +6,8 @@ An explorer's insight is saved as its page's query string (`{"query": "steps=A&s
 so that what is saved is exactly what the page showed and the link back to the explorer is
 the page itself; trends and SQL keep their own bodies. A dashboard's range replaces the
 insight's own; its filters (`PROPERTY:OP[:VALUE]` texts and cohort ids) are added to the
-insight's, for every kind that takes filters (SQL and catalog metrics do not: their panel
-says so).
+insight's, for every kind that takes filters, catalog metrics included (the events they
+count are filtered); a SQL query is run as written, and its panel on a dashboard says so.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import pandas as pd
 from sqlalchemy.orm import Session
@@ -30,6 +30,7 @@ from productops.analytics.dashboards.service import (
     _versions,
     palette,
 )
+from productops.analytics.explore import charts as explore_charts
 from productops.analytics.query.cache import key_of
 from productops.analytics.query.source import check_events_seen, default_end, event_source
 from productops.analytics.sql import service as sql_service
@@ -246,7 +247,8 @@ def _compute(
         days = int(params.get("days", 90))
         start, end = scope.range(ws, days)
         p = {**params, "days": (end - start).days + 1}
-        return _metric_panel(ws, p, 0, start, end, today, palette(ws))
+        filters = _filters(session, {}, scope, end) if scope.filters or scope.cohorts else None
+        return _metric_panel(ws, p, 0, start, end, today, palette(ws), filters)
     own = query_params(str(params.get("query", "")))
     if kind == "trends":
         return _trends(ws, session, params, own, scope)
@@ -305,7 +307,7 @@ def _compute(
             result,
             charts.retention_chart(result.data, grain, today=today)
             if "breakdown" not in result.data.columns
-            else None,
+            else explore_charts.retention_curves(result.data),
         )
     if kind in ("stickiness", "lifecycle"):
         grain = _one(own, "grain", "day" if kind == "stickiness" else "week")
@@ -326,17 +328,19 @@ def _compute(
                 )
                 hist = st.days_active
                 frame = hist.data
-                chart = (
-                    charts.bar_histogram(
+                chart = None
+                if len(frame) and "breakdown" in frame.columns:
+                    chart = explore_charts.breakdown_lines(
+                        frame, "active_periods", "persons", f"{grain}s active", "people"
+                    )
+                elif len(frame.columns) >= 2 and len(frame):
+                    chart = charts.bar_histogram(
                         frame,
                         str(frame.columns[0]),
                         str(frame.columns[1]),
                         f"{grain}s active",
                         "people",
                     )
-                    if len(frame.columns) >= 2 and len(frame) and "breakdown" not in frame.columns
-                    else None
-                )
                 return Panel(
                     kind,
                     f"Stickiness: {event or 'any activity'}",
@@ -364,9 +368,84 @@ def _compute(
             lc,
             charts.lifecycle_chart(lc.data, grain, unfinished)
             if "breakdown" not in lc.data.columns
-            else None,
+            else _narrow_facets(explore_charts.lifecycle_by(lc.data)),
         )
+    if kind == "paths":
+        return _paths(ws, own, scope, start, end, filters, activity)
     raise InvalidInput(f"{KIND_LABELS.get(kind, kind)} insights cannot be drawn on a dashboard yet")
+
+
+def _narrow_facets(chart: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A chart of small multiples (one per breakdown value) narrow enough for two of them in
+    a half-width panel (the explorer's are drawn wider)."""
+    inner = chart.get("spec") if chart else None
+    if isinstance(inner, dict) and isinstance(inner.get("width"), int | float):
+        inner["width"], inner["height"] = min(inner["width"], 165), 140
+    return chart
+
+
+def _paths(
+    ws: Workspace,
+    own: dict[str, list[str]],
+    scope: Scope,
+    start: dt.date,
+    end: dt.date,
+    filters: Any,
+    activity: Any,
+) -> Panel:
+    """The paths explorer's flow (the same drawing), its links as the numbers; a step's bar
+    opens its people over the panel's range and filters."""
+    from productops.analytics.analyses.paths import paths
+
+    event = _one(own, "event") or None
+    direction = _one(own, "direction", "after") or "after"
+    if direction not in ("after", "before"):
+        raise InvalidInput("direction must be after or before")
+    depth = _int(own, "depth", 5, 2, 10)
+    share = _one(own, "min_share")
+    try:
+        min_share = float(share) / 100 if share else 0.01
+    except ValueError:
+        raise InvalidInput("minimum share: a percentage, e.g. 2") from None
+    per_step = _int(own, "per_step", 8, 1, 30)
+    if event:
+        check_events_seen(ws, [event], "path event")
+    with event_source(ws) as con:
+        result = paths(
+            con,
+            start,
+            end,
+            event=event,
+            direction=direction,  # type: ignore[arg-type]
+            depth=depth,
+            min_share=min_share,
+            max_per_step=per_step,
+            filters=filters,
+            activity=activity,
+        )
+    kept = [
+        (k, v)
+        for k, vs in own.items()
+        if k not in {"start", "end", "range", "date_range", "step", "node", "format"}
+        for v in vs
+    ]
+    kept += [("start", start.isoformat()), ("end", end.isoformat())]
+    kept += [("filter", f) for f in scope.filters] + [("cohort", str(c)) for c in scope.cohorts]
+
+    def link(step: int, name: str) -> str:
+        return "/insights/paths/people?" + urlencode([*kept, ("step", step), ("node", name)])
+
+    anchor = event or "their first event"
+    return Panel(
+        "paths",
+        f"{'After' if direction == 'after' else 'Before'} {anchor}",
+        f"{depth} steps, {start} to {end}, repeats folded; {result.anchor_people:,} people; "
+        f"links under {min_share:.0%} hidden.",
+        result.edges.data,
+        None,
+        result.edges.sql(),
+        svg=explore_charts.sankey_svg(result.nodes.data, result.edges.data, link),
+    )
 
 
 def _trends(

@@ -1,12 +1,15 @@
-"""Dashboards on the web: the product dashboard (`/insights`), the funnel and retention
-explorers, saved dashboards, and their exports."""
+"""Dashboards on the web: the product dashboard (`/insights`), saved dashboards (panels of any
+saved insight, edited from the page), saved insights, annotations, and their exports. The
+explorers (`/insights/funnel`, `/insights/retention`, …) are `analytics.explore`."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,7 +22,7 @@ from productops.analytics.dashboards.insights import (
     explorer_url,
     insight_panel,
 )
-from productops.analytics.query.source import default_end, event_names, event_summary
+from productops.analytics.query.source import default_end, event_summary
 from productops.core.auth import Permission
 from productops.core.errors import InvalidInput, NotFound
 from productops.web.deps import (
@@ -85,145 +88,6 @@ def export_standard_panel(request: Request, principal: UserPage, key: str, fmt: 
     return _export(panels[0], fmt, key)
 
 
-EARLIEST, LATEST = dt.date(1970, 1, 1), dt.date(2099, 12, 31)
-
-
-def _form_dates(
-    ws: Any, start: dt.date | None, end: dt.date | None, days: int
-) -> tuple[dt.date, dt.date]:
-    if end is None:
-        # Default to the newest data, so an empty today does not read as people leaving.
-        end = default_end(ws)
-    for day in (start, end):
-        if day is not None and not EARLIEST <= day <= LATEST:
-            raise InvalidInput(f"{day} is outside {EARLIEST} to {LATEST}")
-    start = start or end - dt.timedelta(days=days - 1)
-    if start > end:
-        raise InvalidInput(f"the start date {start} is after the end date {end}")
-    return start, end
-
-
-def _explore_page(request: Request, context: dict[str, Any]) -> Response:
-    ws = workspace_of(request)
-    seen = event_names(ws)
-    context["event_names"] = list(seen)[:300]
-    context["dimensions"] = _dimension_choices(ws)
-    # The form comes back with the reason beside it; the status says it was not answered.
-    status = 422 if context.get("error") else 200
-    return _chart_page(request, "analytics/explore.html", context, status)
-
-
-def _dimension_choices(ws: Any) -> list[tuple[str, str]]:
-    """(value, label) of the breakdowns to offer: the catalog's dimensions, then the account
-    and person traits every workspace has."""
-    from productops.analytics.catalog.service import CatalogError, load_catalog
-
-    out: list[tuple[str, str]] = []
-    try:
-        catalog = load_catalog(ws)
-        out += [
-            (str(d.as_dimension()), f"{name} ({d.as_dimension()})")
-            for name, d in sorted(catalog.dimensions.items())
-        ]
-    except CatalogError:
-        pass
-    for value in ("account.plan", "account.segment", "account.region"):
-        if value not in {v for v, _ in out}:
-            out.append((value, value))
-    return out
-
-
-@pages.get("/insights/funnel")
-def funnel_page(
-    request: Request,
-    principal: UserPage,
-    steps: Annotated[list[str] | None, Query(max_length=10)] = None,
-    window: Annotated[int, Query(ge=1, le=365)] = 14,
-    breakdown: Annotated[str, Query(max_length=120)] = "",
-    start: OptionalDate = None,
-    end: OptionalDate = None,
-) -> Response:
-    """A funnel of up to ten ordered steps, with a conversion window and a breakdown."""
-    ws = workspace_of(request)
-    chosen = [s.strip() for s in (steps or []) if s and s.strip()]
-    form: dict[str, Any] = {"steps": chosen, "window": window, "breakdown": breakdown}
-    panel, error = None, None
-    try:
-        s, e = _form_dates(ws, start, end, 30)
-        form.update(start=s, end=e)
-        if len(chosen) >= 2:
-            panel = dashboards.funnel_panel(
-                ws, chosen, s, e, window_days=window, breakdown=breakdown or None
-            )
-        elif steps:
-            error = "a funnel needs at least two steps"
-    except InvalidInput as exc:
-        error = str(exc)
-    return _explore_page(
-        request,
-        {
-            "kind": "funnel",
-            "title": "Funnel",
-            "action": "/insights/funnel",
-            "form": form,
-            "panel": panel,
-            "error": error,
-            "tab": "funnel",
-        },
-    )
-
-
-@pages.get("/insights/retention")
-def retention_page(
-    request: Request,
-    principal: UserPage,
-    start_event: Annotated[str, Query(max_length=200)] = "",
-    return_event: Annotated[str, Query(max_length=200)] = "",
-    grain: Literal["day", "week", "month"] = "week",
-    mode: Literal["first_time", "recurring"] = "first_time",
-    return_mode: Literal["on", "on_or_after"] = "on",
-    start: OptionalDate = None,
-    end: OptionalDate = None,
-) -> Response:
-    """Cohort retention on any start and return event ("retention by feature")."""
-    ws = workspace_of(request)
-    form: dict[str, Any] = {
-        "start_event": start_event,
-        "return_event": return_event,
-        "grain": grain,
-        "mode": mode,
-        "return_mode": return_mode,
-    }
-    panel, error = None, None
-    try:
-        s, e = _form_dates(ws, start, end, 70)
-        form.update(start=s, end=e)
-        panel = dashboards.retention_panel(
-            ws,
-            s,
-            e,
-            start_event=start_event.strip() or "*",
-            return_event=return_event.strip() or None,
-            grain=grain,
-            mode=mode,
-            return_mode=return_mode,
-        )
-    except InvalidInput as exc:
-        error = str(exc)
-    return _explore_page(
-        request,
-        {
-            "kind": "retention",
-            "title": "Retention",
-            "action": "/insights/retention",
-            "form": form,
-            "panel": panel,
-            "error": error,
-            "tab": "retention",
-        },
-    )
-
-
 @pages.get("/insights/dashboards")
 def dashboards_page(request: Request, db: DbDep, principal: UserPage) -> Response:
     from productops.analytics.catalog.service import load_catalog
@@ -260,10 +124,68 @@ def dashboards_create(
     return RedirectResponse(f"/insights/dashboards/{row.id}", status_code=303)
 
 
+VIEW_PARAMS = ("range", "days", "start", "end")
+PRESET_DAYS = {"7d": 7, "30d": 30, "90d": 90}
+
+
+def _view_day(request: Request, name: str) -> dt.date | None:
+    raw = (request.query_params.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        day = dt.date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(f"{name}: write the day as YYYY-MM-DD") from None
+    if not dt.date(1970, 1, 1) <= day <= dt.date(2099, 12, 31):
+        raise InvalidInput(f"{name}: {day} is outside 1970-01-01 to 2099-12-31")
+    return day
+
+
+def _view_scope(request: Request, row: Any) -> tuple[Scope, Scope, str]:
+    """The dashboard's saved scope; the one this page shows (the range in the address —
+    `?range=30d`, `?days=N` or `?start=&end=` — for this reader only, never saved); and the
+    address's query that keeps it (`""` when the page shows the saved range)."""
+    saved_scope = Scope.of(row.settings)
+    q = request.query_params
+    if not any((q.get(k) or "").strip() for k in VIEW_PARAMS):
+        return saved_scope, saved_scope, ""
+    preset = (q.get("range") or "").strip()
+    start, end = _view_day(request, "start"), _view_day(request, "end")
+    days: int | None = None
+    if preset in PRESET_DAYS:
+        days, start = PRESET_DAYS[preset], None
+    elif preset == "mtd":
+        start = (end or default_end(workspace_of(request))).replace(day=1)
+    elif preset not in ("", "custom"):
+        raise InvalidInput(f"range: use one of 7d, 30d, 90d, mtd, custom, not '{preset[:20]}'")
+    raw_days = (q.get("days") or "").strip()
+    if days is None and start is None and raw_days:
+        if not raw_days.isdigit() or not 1 <= int(raw_days) <= 3660:
+            raise InvalidInput("days: a whole number from 1 to 3660")
+        days = int(raw_days)
+    if start is not None and end is not None and start > end:
+        raise InvalidInput(f"the start date {start} is after the end date {end}")
+    if (days, start, end) in (
+        (None, None, None),
+        (saved_scope.days, saved_scope.start, saved_scope.end),
+    ):
+        return saved_scope, saved_scope, ""  # nothing asked, or the saved range itself
+    shown = replace(saved_scope, days=days, start=start, end=end)
+    keep = {"days": days, "start": start, "end": end}
+    query = urlencode({k: str(v) for k, v in keep.items() if v is not None})
+    return saved_scope, shown, "?" + query
+
+
 @pages.get("/insights/dashboards/{dashboard_id}")
 def dashboard_page(request: Request, db: DbDep, principal: UserPage, dashboard_id: int) -> Response:
+    """A saved dashboard. Anyone who may read it may look at another range through the
+    address (`?range=30d`, `?start=…&end=…`) without changing it for others; editors may save
+    that range, change the filters and edit, resize, reorder and remove panels."""
     row = dashboards.get_dashboard(db, dashboard_id)
-    panels = dashboards.dashboard_panels(workspace_of(request), row.panels, settings=row.settings)
+    saved_scope, scope, view_query = _view_scope(request, row)
+    panels = dashboards.dashboard_panels(
+        workspace_of(request), row.panels, settings=scope.as_settings()
+    )
     return _chart_page(
         request,
         "analytics/dashboard.html",
@@ -271,13 +193,29 @@ def dashboard_page(request: Request, db: DbDep, principal: UserPage, dashboard_i
             "dashboard": row,
             "panels": panels,
             "tab": "dashboards",
-            "scope": Scope.of(row.settings),
+            "scope": scope,
+            "saved_scope": saved_scope,
+            "view_query": view_query,
+            "preset": _preset_of(scope),
+            "widths": WIDTH_LABELS,
             "can_write": principal.can(Permission.WRITE),
             "insights": saved.list_insights(db),
             "kind_labels": KIND_LABELS,
             "cohorts": _cohorts(db),
         },
     )
+
+
+WIDTH_LABELS = {"third": "⅓", "half": "½", "two-thirds": "⅔", "full": "Full"}
+
+
+def _preset_of(scope: Scope) -> str:
+    if scope.start is None and scope.end is None:
+        for name, days in PRESET_DAYS.items():
+            if scope.days == days:
+                return name
+        return "" if scope.days is None else "custom"
+    return "custom"
 
 
 def _cohorts(db: Any) -> list[Any]:
@@ -294,9 +232,10 @@ def dashboard_panel_fragment(
     row = dashboards.get_dashboard(db, dashboard_id)
     if not 0 <= index < len(row.panels):
         raise NotFound(f"dashboard {dashboard_id} has no panel {index}")
-    panel = dashboards.dashboard_panels(workspace_of(request), row.panels, settings=row.settings)[
-        index
-    ]
+    _, scope, view_query = _view_scope(request, row)
+    panel = dashboards.dashboard_panels(
+        workspace_of(request), row.panels, settings=scope.as_settings()
+    )[index]
     return render(
         request,
         "analytics/_panel.html",
@@ -304,8 +243,9 @@ def dashboard_panel_fragment(
             "panel": panel,
             "export_base": f"/insights/dashboards/{dashboard_id}/panels/",
             "export_by_key": False,
+            "export_query": view_query,
             "loop_index": index,
-            "refresh_url": f"/insights/dashboards/{dashboard_id}/panel/{index}",
+            "refresh_url": f"/insights/dashboards/{dashboard_id}/panel/{index}{view_query}",
         },
     )
 
@@ -317,13 +257,17 @@ def export_dashboard_panel(
     row = dashboards.get_dashboard(db, dashboard_id)
     if not 0 <= index < len(row.panels):
         raise NotFound(f"dashboard {dashboard_id} has no panel {index}")
-    panel = dashboards.dashboard_panels(workspace_of(request), row.panels, settings=row.settings)[
-        index
-    ]
+    _, scope, _ = _view_scope(request, row)
+    panel = dashboards.dashboard_panels(
+        workspace_of(request), row.panels, settings=scope.as_settings()
+    )[index]
     return _export(panel, fmt, f"dashboard-{dashboard_id}-panel-{index}")
 
 
 # --- API -----------------------------------------------------------------------------------
+
+
+PanelWidth = Literal["third", "half", "two-thirds", "full"]
 
 
 class PanelIn(BaseModel):
@@ -333,7 +277,7 @@ class PanelIn(BaseModel):
 
     metric: str | None = Field(default=None, max_length=200)
     insight: int | None = Field(default=None, ge=1, le=2**31 - 1, description="a saved insight")
-    width: Literal["half", "full"] = "half"
+    width: PanelWidth = "half"
     by: str | None = Field(default=None, max_length=100)
     grain: str = Field(default="week", pattern="^(day|week|month)$")
     days: int = Field(default=90, ge=1, le=3660)
@@ -562,7 +506,7 @@ def dashboard_add_insight(
     principal: WritePage,
     dashboard_id: int,
     insight_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
-    width: Annotated[Literal["half", "full"], Form()] = "half",
+    width: Annotated[PanelWidth, Form()] = "half",
 ) -> Response:
     """Put a saved insight on this dashboard (as its last panel)."""
     return saved_insight_add_to_dashboard(request, db, principal, insight_id, dashboard_id, width)
@@ -575,7 +519,7 @@ def saved_insight_add_to_dashboard(
     principal: WritePage,
     insight_id: int,
     dashboard_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
-    width: Annotated[Literal["half", "full"], Form()] = "half",
+    width: Annotated[PanelWidth, Form()] = "half",
 ) -> Response:
     """Put a saved insight on a dashboard (as its last panel)."""
     saved.get_insight(db, insight_id)
@@ -595,9 +539,13 @@ def dashboard_panel_edit(
     principal: WritePage,
     dashboard_id: int,
     index: int,
-    action: Literal["up", "down", "wide", "narrow", "remove"],
+    action: Literal["up", "down", "wide", "narrow", "resize", "rename", "remove"],
+    width: Annotated[str, Form(max_length=20)] = "",
+    title: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    """Reorder (up, down), resize (wide, narrow) or remove a panel."""
+    """Reorder (up, down), resize (resize to `width`: third, half, two-thirds or full; wide
+    and narrow: full and half), retitle (rename to `title`; empty: the insight's own) or
+    remove a panel."""
     row = dashboards.get_dashboard(db, dashboard_id)
     panels = [dict(p) for p in row.panels]
     if not 0 <= index < len(panels):
@@ -611,6 +559,12 @@ def dashboard_panel_edit(
         panels[index + 1], panels[index] = panels[index], panels[index + 1]
     elif action in ("wide", "narrow"):
         panels[index]["width"] = "full" if action == "wide" else "half"
+    elif action == "resize":
+        if width not in WIDTH_LABELS:
+            raise InvalidInput(f"width: one of {', '.join(WIDTH_LABELS)}")
+        panels[index]["width"] = width
+    elif action == "rename":
+        panels[index]["title"] = title.strip()
     elif action == "remove":
         panels.pop(index)
         target = max(0, index - 1)

@@ -46,8 +46,10 @@ class Panel:
     sql: dict[str, str] = field(default_factory=dict)
     computed_at: dt.datetime | None = None
     refreshing: bool = False
-    width: str = "half"  # on a saved dashboard: half or full width
+    width: str = "half"  # on a saved dashboard: third, half, two-thirds or full width
     insight_id: int | None = None  # the saved insight a dashboard panel shows
+    svg: str | None = None  # a drawing made on the server (the paths flow), escaped markup
+    notes: tuple[str, ...] = ()  # what the reader must know (the dashboard's filters ignored…)
 
     def records(self) -> list[dict[str, Any]]:
         return frame_records(self.data)
@@ -67,6 +69,7 @@ def _encode(panels: list[Panel]) -> tuple[dict[str, Any], list[pd.DataFrame]]:
                 "description": p.description,
                 "chart": p.chart,
                 "sql": p.sql,
+                "svg": p.svg,
             }
             for p in panels
         ]
@@ -76,7 +79,15 @@ def _encode(panels: list[Panel]) -> tuple[dict[str, Any], list[pd.DataFrame]]:
 
 def _decode(meta: dict[str, Any], frames: list[pd.DataFrame]) -> list[Panel]:
     return [
-        Panel(m["key"], m["title"], m["description"], frame, m["chart"], dict(m["sql"]))
+        Panel(
+            m["key"],
+            m["title"],
+            m["description"],
+            frame,
+            m["chart"],
+            dict(m["sql"]),
+            svg=m.get("svg"),
+        )
         for m, frame in zip(meta["panels"], frames, strict=True)
     ]
 
@@ -347,7 +358,7 @@ def standard_dashboard(
 
 PANEL_KEYS = {"metric", "by", "grain", "days", "title", "width"}
 INSIGHT_PANEL_KEYS = {"insight", "title", "width"}
-WIDTHS = ("half", "full")
+WIDTHS = ("third", "half", "two-thirds", "full")
 
 
 def _clean_panels(
@@ -359,7 +370,9 @@ def _clean_panels(
             raise InvalidInput(f"panel {i}: expected an object")
         width = panel.get("width") or "half"
         if width not in WIDTHS:
-            raise InvalidInput(f"panel {i}: width must be half or full, not '{width}'")
+            raise InvalidInput(
+                f"panel {i}: width must be {', '.join(WIDTHS)}, not '{str(width)[:20]}'"
+            )
         if "insight" in panel:
             unknown = set(panel) - INSIGHT_PANEL_KEYS
             if unknown:
@@ -463,6 +476,71 @@ def delete_dashboard(session: Session, dashboard_id: int, actor: str) -> None:
     audit.record(session, actor, "dashboard.delete", "dashboard", dashboard_id, {"name": row.name})
 
 
+class _FilteredEvents:
+    """An Ibis backend whose `events_resolved` keeps only the events that pass `filters` (a
+    dashboard's filters and cohorts): a catalog metric compiled on it counts only those
+    events, by its own definition otherwise. Everything else is the backend's."""
+
+    def __init__(self, backend: Any, filters: Any) -> None:
+        from productops.analytics.query.filtering import filtered
+        from productops.analytics.query.tables import event_tables
+
+        self._backend = backend
+        self._events = filtered(event_tables(backend), filters).events
+
+    def table(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "events_resolved":
+            return self._events
+        return self._backend.table(name, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+
+def query_metric_filtered(
+    ws: Workspace,
+    name: str,
+    *,
+    by: str | None,
+    grain: str,
+    start: dt.date,
+    end: dt.date,
+    filters: Any = None,
+) -> Any:
+    """`catalog.metrics.query_metric`, with a dashboard's filters (`query.filters.Filters`)
+    applied to the events the metric reads (none: the metric as the catalog defines it)."""
+    from productops.analytics.catalog.metrics import (
+        MetricResult,
+        compile_metric,
+        metric_sql,
+        query_metric,
+    )
+    from productops.analytics.catalog.service import load_catalog
+
+    if filters is None or filters.empty:
+        return query_metric(ws, name, by=by, grain=grain, start=start, end=end)
+    catalog = load_catalog(ws)
+    metric = catalog.metric(name)
+    with event_source(ws) as con:
+        expr = compile_metric(
+            _FilteredEvents(con, filters), catalog, name, by=by, grain=grain, start=start, end=end
+        )
+        sql = metric_sql(expr)
+        frame = con.execute(expr)
+    if "period" in frame.columns:
+        frame["period"] = pd.to_datetime(frame["period"]).dt.date
+    return MetricResult(
+        metric=metric,
+        frame=frame,
+        sql=sql,
+        grain=grain,
+        by=(by,) if by else (),
+        start=start,
+        end=end,
+        columns=[str(c) for c in frame.columns],
+    )
+
+
 def _metric_panel(
     ws: Workspace,
     p: dict[str, Any],
@@ -471,12 +549,13 @@ def _metric_panel(
     end: dt.date,
     today: dt.date,
     colors: charts.Palette,
+    filters: Any = None,
 ) -> Panel:
-    from productops.analytics.catalog.metrics import query_metric
-
     grain: Grain = p.get("grain", "week")
     try:
-        result = query_metric(ws, p["metric"], by=p.get("by"), grain=grain, start=start, end=end)
+        result = query_metric_filtered(
+            ws, p["metric"], by=p.get("by"), grain=grain, start=start, end=end, filters=filters
+        )
     except (InvalidInput, NotFound) as exc:
         # The catalog changed under a saved panel: say so in the panel, keep the rest.
         title = p.get("title") or p["metric"]
@@ -507,104 +586,3 @@ def _metric_panel(
         chart,
         {"metric": result.sql},
     )
-
-
-# --- the funnel and retention explorers --------------------------------------------------------
-
-
-def funnel_panel(
-    ws: Workspace,
-    steps: list[str],
-    start: dt.date,
-    end: dt.date,
-    *,
-    window_days: int = 14,
-    breakdown: str | None = None,
-) -> Panel:
-    """A funnel of ordered steps as a panel (computed once per data version). An event
-    never seen is refused with a suggestion (`UnknownEvent`)."""
-    from productops.analytics.query.source import check_events_seen
-
-    check_events_seen(ws, steps, "funnel step")
-
-    def compute() -> list[Panel]:
-        with event_source(ws) as con:
-            result = analyses.funnel(
-                con,
-                steps,
-                start,
-                end,
-                window=dt.timedelta(days=window_days),
-                breakdown=breakdown or None,
-                activity=activity_filter(ws),
-            )
-        return [
-            Panel(
-                "funnel",
-                " → ".join(steps),
-                f"People who did each step in order within {window_days} days.",
-                result.data,
-                charts.funnel_chart(result.data, palette(ws)),
-                result.sql(),
-            )
-        ]
-
-    key = key_of("funnel", steps, start, end, window_days, breakdown)
-    version = _versions(ws, [(start, end)])[0]
-    got = _cache(ws).get(key, version, compute)
-    return _stamp(got.value, got.computed_at, got.refreshing)[0]
-
-
-def retention_panel(
-    ws: Workspace,
-    start: dt.date,
-    end: dt.date,
-    *,
-    start_event: str = "*",
-    return_event: str | None = None,
-    grain: Grain = "week",
-    mode: str = "first_time",
-    return_mode: str = "on",
-    periods: int = 10,
-) -> Panel:
-    """Cohort retention as a panel (computed once per data version); unknown events are
-    refused with a suggestion."""
-    from productops.analytics.query.source import check_events_seen
-
-    check_events_seen(ws, [start_event], "start event")
-    check_events_seen(ws, [return_event or ""], "return event")
-    today = utcnow().date()
-
-    def compute() -> list[Panel]:
-        with event_source(ws) as con:
-            result = analyses.retention(
-                con,
-                start,
-                end,
-                start_event=start_event or analyses.ANY_EVENT,
-                return_event=return_event or None,
-                grain=grain,
-                mode=mode,  # type: ignore[arg-type]
-                return_mode=return_mode,  # type: ignore[arg-type]
-                periods=periods,
-                activity=activity_filter(ws),
-            )
-        shown_start = "any activity" if start_event in ("", "*") else start_event
-        shown_return = return_event or shown_start
-        return [
-            Panel(
-                "retention",
-                f"{shown_start} → {shown_return}",
-                f"Cohorts by {grain}; the share of each cohort back N {grain}s later.",
-                result.data,
-                charts.retention_chart(result.data, grain, today=today),
-                result.sql(),
-            )
-        ]
-
-    key = key_of(
-        "retention", start, end, start_event, return_event, grain, mode, return_mode, periods
-    )
-    version = _versions(ws, [(None, end)])[0]
-    got = _cache(ws).get(key, version, compute)
-    return _stamp(got.value, got.computed_at, got.refreshing)[0]
