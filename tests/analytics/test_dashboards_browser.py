@@ -7,6 +7,7 @@ to look at."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,6 +70,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         panels.append({"metric": "reports", "grain": "week", "width": "third"})
         board = dashboards.save_dashboard(s, ws, "Product", "All kinds", panels, actor="t")
         dashboards.set_scope(s, board.id, {"start": "2024-01-01", "end": "2024-01-31"}, "t")
+        saved.add_annotation(s, dt.date(2024, 1, 16), "Pricing launched", "t")
     _, editor = make_user(ws, Role.editor, "dash-editor@example.com")
     _, viewer = make_user(ws, Role.viewer, "dash-viewer@example.com")
     try:
@@ -117,6 +119,9 @@ def test_a_dashboard_of_every_kind_draws_is_resized_and_pruned(
     flow = page.locator("#panel-1 .paths-flow")
     expect(flow).to_be_visible()
     assert flow.locator("rect.flow-node").count() >= 2
+    # the note of Jan 16 on every time chart whose range holds it (SQL, catalog metric)
+    notes = page.locator("[data-chart] svg text", has_text="Pricing launched")
+    expect(notes).to_have_count(2)
     _shot(page, "all-kinds")
 
     # A range of the reader's own: the address keeps it, every panel follows.
@@ -140,6 +145,19 @@ def test_a_dashboard_of_every_kind_draws_is_resized_and_pruned(
     assert grid is not None and box is not None
     assert 0.25 < box["width"] / grid["width"] < 0.4, (box, grid)
     _charts_drawn(page)
+
+    # Move the paths flow up, rename it on this dashboard.
+    page.locator("#slot-1").get_by_role("button", name="Move up").click()
+    page.wait_for_load_state()
+    expect(page.locator("#panel-0")).to_contain_text("After sign-up")
+    page.locator("#slot-0 details.rename summary").click()
+    page.fill("#title-0", "Where sign-ups go")
+    page.locator("#slot-0").get_by_role("button", name="Save title").click()
+    page.wait_for_load_state()
+    expect(page.locator("#panel-0-title")).to_have_text("Where sign-ups go")
+    page.locator("#slot-0").get_by_role("button", name="Move down").click()
+    page.wait_for_load_state()
+    expect(page.locator("#panel-1-title")).to_have_text("Where sign-ups go")
 
     # Remove the SQL panel (the sixth) from the page.
     page.locator("#slot-5").get_by_role("button", name="Remove").click()

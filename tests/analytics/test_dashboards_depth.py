@@ -114,6 +114,9 @@ def test_a_paths_insight_draws_its_flow_on_a_dashboard(ws: Workspace) -> None:
     assert links and all("start=2024-01-01" in u and "end=2024-01-31" in u for u in links)
     people = viewer.client.get(links[0].replace("&amp;", "&"))
     assert people.status_code == 200
+    # the saved insight's own page draws the same flow
+    own = viewer.client.get(f"/insights/saved/{paths_id}").text
+    assert 'class="paths-flow"' in own and CANNOT_DRAW not in own
     # A dashboard filter goes into the flow and into its links.
     with transaction(ws.sessions) as s:
         dashboards.set_scope(s, board, {"filters": ["account.plan:eq:free"]}, "t")
@@ -170,6 +173,11 @@ def test_dashboard_filters_reach_metrics_and_sql_panels_say_they_cannot(ws: Work
     assert drawn[2].notes == (
         "The dashboard's date range doesn't apply either: the query sets its dates.",
     )
+    # both follow the dashboard's range: by Jan 5, alice's and erin's reports of Jan 2
+    early = dashboards.dashboard_panels(
+        ws, panels, settings={"start": "2024-01-01", "end": "2024-01-05"}
+    )
+    assert _total(early[0]) == 2 and _total(early[1]) == 2
     pro = dashboards.dashboard_panels(
         ws, panels, settings={**scope, "filters": ["account.plan:eq:pro"]}
     )
