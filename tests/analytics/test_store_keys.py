@@ -227,3 +227,20 @@ def test_the_flag_is_read_only_under_the_default_rule(
     ]
     assert "person_key" in default and '"active"' in default
     assert '"active"' not in own and "$pageview" in own
+
+
+def test_weeks_numbered_by_duckdb_integer_division_are_the_python_numbers() -> None:
+    from productops.analytics.query.grains import period_index, period_number
+
+    days = [dt.date(1900, 1, 1) + dt.timedelta(days=d) for d in range(0, 400_000, 997)]
+    days += [dt.date(1969, 12, 28) + dt.timedelta(days=d) for d in range(10)]
+    con = duckdb.connect()
+    try:
+        con.execute("CREATE TABLE t AS SELECT unnest(?::TIMESTAMP[]) AS ts", [days])
+        t = ibis.duckdb.from_connection(con).table("t")
+        for dialect in ("duckdb", None):
+            expr = t.select(t.ts, p=period_index(t.ts, "week", dialect))
+            got = {r.ts.date(): int(r.p) for r in expr.execute().itertuples()}
+            assert got == {d: period_number(d, "week") for d in days}
+    finally:
+        con.close()

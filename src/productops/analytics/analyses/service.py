@@ -202,7 +202,7 @@ def active_users(
     ev = tables.events
     act = ev.filter(_in_range(ev, lo, hi), activity_predicate(ev, activity))
     expr = (
-        act.group_by(period=period_index(act.ts, g))
+        act.group_by(period=period_index(act.ts, g, tables.dialect))
         .aggregate(active_persons=person_key(tables, act).nunique())
         .order_by("period")
     )
@@ -306,7 +306,7 @@ def stickiness(
     ev = tables.events
     act = ev.filter(_in_range(ev, lo, hi), activity_predicate(ev, activity))
     per_person = act.group_by(person_id=person_key(tables, act)).aggregate(
-        active_periods=period_index(act.ts, g).nunique()
+        active_periods=period_index(act.ts, g, tables.dialect).nunique()
     )
     if b is None:
         per_person = per_person.mutate(segment=ibis.literal("all", "string"))
@@ -480,7 +480,7 @@ def retention(
     def person_periods(name: str) -> ir.Table:
         rows = before_end.filter(_matches(before_end, name, activity))
         return rows.select(
-            person_id=person_key(tables, rows), p=period_index(rows.ts, g)
+            person_id=person_key(tables, rows), p=period_index(rows.ts, g, tables.dialect)
         ).distinct()
 
     # Returns only count after the cohort's period, which starts on or after `start`, so
@@ -800,7 +800,9 @@ def lifecycle(
     lo_p, hi_p = period_number(start, g), period_number(end, g)
     ev = tables.events
     act = ev.filter(ev.ts < ibis.literal(hi, "timestamp"), activity_predicate(ev, activity))
-    pp = act.select(person_id=person_key(tables, act), p=period_index(act.ts, g)).distinct()
+    pp = act.select(
+        person_id=person_key(tables, act), p=period_index(act.ts, g, tables.dialect)
+    ).distinct()
     w = ibis.window(group_by="person_id", order_by="p")
     x = pp.mutate(prev=pp.p.lag().over(w), nxt=pp.p.lead().over(w))
     if b is None:

@@ -195,10 +195,10 @@ def _folded(rows: ir.Table, top: ir.Table | None) -> ir.Table:
     )
 
 
-def _aggregate(rows: ir.Table, kind: str, g: Grain) -> ir.Table:
+def _aggregate(rows: ir.Table, kind: str, g: Grain, dialect: str) -> ir.Table:
     prop = rows._num if "_num" in rows.columns else None
     return (
-        rows.group_by(period=period_index(rows.ts, g), breakdown=rows._bval)
+        rows.group_by(period=period_index(rows.ts, g, dialect), breakdown=rows._bval)
         .aggregate(value=_value_expr(kind, rows, prop))
         .order_by("breakdown", "period")
     )
@@ -216,6 +216,7 @@ def _run_cached(
     top_values: list[str] | None,
     g: Grain,
     with_total: bool,
+    dialect: str,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, list[str]]:
     cached = rows.cache()
     try:
@@ -223,7 +224,7 @@ def _run_cached(
             top_values = [str(v) for v in _top_values(cached, s, limit).execute()["_bval"]]
         inside = cached._bval.isin(top_values) if top_values else ibis.literal(False)
         folded = cached.mutate(_bval=ibis.ifelse(inside, cached._bval, ibis.literal(OTHER_LABEL)))
-        frame = _aggregate(folded, s.kind, g).execute()
+        frame = _aggregate(folded, s.kind, g, dialect).execute()
         total = _total(folded, s.kind).execute() if with_total else None
     finally:
         cached.release()
@@ -309,7 +310,7 @@ def trends(
                     # series and range
                     top = _top_values(rows, s, b.limit)  # type: ignore[union-attr]
                 shown = _folded(rows, top) if fold else rows
-                expr = _aggregate(shown, s.kind, g)
+                expr = _aggregate(shown, s.kind, g, tables.dialect)
                 queries[name] = expr
                 t_expr = None
                 if totals and which == "current":
@@ -320,7 +321,7 @@ def trends(
                     # series are kept in a temporary table for the top values, the series
                     # and the total (the SQL shown is the one statement that does it all)
                     frame, tf, top_values = _run_cached(
-                        rows, s, b.limit, top_values, g, t_expr is not None
+                        rows, s, b.limit, top_values, g, t_expr is not None, tables.dialect
                     )
                 else:
                     frame = expr.execute()
