@@ -63,6 +63,7 @@ class Palette:
         for values in known:
             for i, value in enumerate(sorted(set(values))):
                 self._colors.setdefault(value, PALETTE[i % len(PALETTE)])
+        self._known = set(self._colors)
 
     @classmethod
     def in_order(cls, values: Iterable[str]) -> Palette:
@@ -70,6 +71,7 @@ class Palette:
         palette = cls()
         for i, value in enumerate(dict.fromkeys(values)):
             palette._colors[value] = PALETTE[i % len(PALETTE)]
+        palette._known = set(palette._colors)
         return palette
 
     def color(self, value: str) -> str:
@@ -78,9 +80,23 @@ class Palette:
             self._colors[value] = PALETTE[digest[0] % len(PALETTE)]
         return self._colors[value]
 
+    def colors(self, values: Iterable[str]) -> list[str]:
+        """The colours of values drawn together: a known value keeps its own; another takes
+        its own unless a value beside it has it already, then the first colour left, so two
+        lines of one chart never look alike while the palette lasts. The same values get the
+        same colours on every page, whatever their order."""
+        values = list(values)
+        chosen: dict[str, str] = {}
+        for value in sorted(set(values), key=lambda v: (v not in self._known, v)):
+            color = self.color(value)
+            if value not in self._known and color in chosen.values():
+                color = next((c for c in PALETTE if c not in chosen.values()), color)
+            chosen[value] = color
+        return [chosen[v] for v in values]
+
     def scale(self, values: Iterable[Any]) -> alt.Scale:
         domain = sorted({str(v) for v in values})
-        return alt.Scale(domain=domain, range=[self.color(v) for v in domain])
+        return alt.Scale(domain=domain, range=self.colors(domain))
 
 
 def spec(chart: alt.TopLevelMixin) -> dict[str, Any]:

@@ -8,55 +8,139 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from productops.analytics.charts import spec
+from productops.analytics.charts import (
+    Palette,
+    period_label,
+    spec,
+    time_tooltip,
+    time_x,
+)
+from productops.analytics.query.dimensions import NONE_LABEL
 
 DISPLAYS = ("line", "bar", "area", "number", "table")
 WIDTH = "container"
+# How the two ranges of a comparison read in the legend and the tooltips.
+RANGES = {"current": "current period", "previous": "previous period"}
+RANGE_DASH = [[1, 0], [5, 4]]
+RANGE_OPACITY = [1.0, 0.4]
 
 
 def _series_name(frame: pd.DataFrame) -> pd.Series:
     name = frame["label"].astype(str)
     if "breakdown" in frame.columns:
-        name = name + " · " + frame["breakdown"].astype(str)
+        name = name + " · " + _breakdown(frame)
     return name
 
 
-def trends_chart(data: pd.DataFrame, display: str, grain: str) -> dict[str, Any] | None:
-    """Lines, bars or areas of every series (and breakdown value) over time; the previous
-    range dashed (lines) or faded (bars, areas) beside the current one."""
+def _breakdown(frame: pd.DataFrame) -> pd.Series:
+    return pd.Series(
+        [NONE_LABEL if v is None or v != v else str(v) for v in frame["breakdown"]],
+        index=frame.index,
+    )
+
+
+def series_colors(frame: pd.DataFrame, palette: Palette | None = None) -> alt.Scale:
+    """The colour of each line, by its name (not by its place in this chart), so a series is
+    drawn in the same colour here as on its saved insight's page and on a dashboard: the
+    breakdown value when one series is broken down, else the series' label."""
+    names = _series_name(frame)
+    keys = _breakdown(frame) if "breakdown" in frame.columns else frame["label"].astype(str)
+    if "breakdown" in frame.columns and frame["label"].nunique() > 1:
+        keys = names
+    key_of = dict(zip(names, keys, strict=True))
+    domain = list(dict.fromkeys(names))
+    return alt.Scale(domain=domain, range=(palette or Palette()).colors(key_of[n] for n in domain))
+
+
+def _ticks(periods: pd.Series, grain: str) -> tuple[list[str], list[str]]:
+    """Each period's label on a band axis (`Mar 4`, `Mar 2024` for months) and their order."""
+    fmt = "%b %Y" if grain == "month" else "%b %-d"
+    ticks = [pd.Timestamp(p).strftime(fmt) for p in periods]
+    order = [pd.Timestamp(p).strftime(fmt) for p in sorted(set(periods))]
+    return ticks, list(dict.fromkeys(order))
+
+
+def trends_chart(
+    data: pd.DataFrame, display: str, grain: str, palette: Palette | None = None
+) -> dict[str, Any] | None:
+    """Lines, bars or areas of every series (and breakdown value) over time, each series in
+    its own colour wherever it is drawn. Ticks fall on the periods (the Mondays of weeks,
+    the first days of months, in UTC). Compared with the previous period, that one is dashed
+    (lines) or faded (bars, areas) and the legend says which is which; otherwise there is no
+    range legend at all."""
     if data.empty or display not in ("line", "bar", "area"):
         return None
     frame = data.copy()
     frame["line"] = _series_name(frame)
-    frame["period"] = pd.to_datetime(frame["period"])
-    if "compare" not in frame.columns:
-        frame["compare"] = "current"
+    # Days, not timestamps: a day goes out as `2026-03-02`, which Vega reads as UTC midnight
+    # (a timestamp's `2026-03-02T00:00:00` would be read in the browser's own zone).
+    frame["period"] = [pd.Timestamp(p).date() for p in frame["period"]]
     frame["value"] = frame["value"].astype("float64")
-    unit: Any = {"day": "yearmonthdate", "week": "yearmonthdate", "month": "yearmonth"}[grain]
-    base = alt.Chart(frame).encode(
-        x=alt.X("period:T", timeUnit=unit, title=grain),
-        y=alt.Y("value:Q", title="value"),
-        color=alt.Color("line:N", title="series"),
-        tooltip=[
-            alt.Tooltip("line:N", title="series"),
-            alt.Tooltip("period:T", timeUnit=unit, title=grain),
-            alt.Tooltip("value:Q", format=",.2f"),
-            alt.Tooltip("compare:N"),
-        ],
-    )
-    if display == "line":
-        chart = base.mark_line(point=True).encode(
-            strokeDash=alt.StrokeDash("compare:N", legend=alt.Legend(title="range"))
+    comparing = "compare" in frame.columns and bool((frame["compare"] == "previous").any())
+    which = frame["compare"] if "compare" in frame.columns else pd.Series("current", frame.index)
+    frame["range"] = [RANGES.get(str(c), str(c)) for c in which]
+    # A previous row is drawn at the current period it lines up with; its tooltip names its own.
+    own = frame["previous_period"] if "previous_period" in frame.columns else frame["period"]
+    frame["_label_period"] = [
+        period_label(o if c == "previous" and o is not None and o == o else p, grain)
+        for p, o, c in zip(frame["period"], own, which, strict=True)
+    ]
+    tooltip = [
+        alt.Tooltip("line:N", title="series"),
+        time_tooltip("period", grain, grain),
+        alt.Tooltip("value:Q", format=",.2f"),
+    ]
+    if comparing:
+        tooltip.append(alt.Tooltip("range:N", title="range"))
+    enc: dict[str, Any] = {
+        "y": alt.Y("value:Q", title="value"),
+        "color": alt.Color(
+            "line:N",
+            title=None,
+            scale=series_colors(frame, palette),
+            legend=alt.Legend(orient="top", labelLimit=260),
+        ),
+        "tooltip": tooltip,
+    }
+    ranges = list(RANGES.values())
+    if display == "bar":
+        # Bars stand in bands, one per period, labelled as the house's bar charts are.
+        frame["_tick"], order = _ticks(frame["period"], grain)
+        frame["_bar"] = frame["line"] + " | " + frame["range"]
+        enc["x"] = alt.X(
+            "_tick:O", title=None, sort=order, axis=alt.Axis(labelAngle=0, labelOverlap=True)
         )
+        enc["xOffset"] = alt.XOffset("_bar:N")
+    else:
+        enc["x"] = time_x("period", grain, list(frame["period"]))
+    if comparing and display != "line":
+        enc["opacity"] = alt.Opacity(
+            "range:O",
+            sort=ranges,
+            scale=alt.Scale(domain=ranges, range=RANGE_OPACITY),
+            legend=alt.Legend(orient="top", title=None),
+        )
+    base = alt.Chart(frame).encode(**enc)
+    chart: Any
+    if display == "bar":
+        chart = base.mark_bar()
     elif display == "area":
+        # Areas of the two ranges overlap (the previous one faded), never stack on each other.
         chart = base.mark_area(opacity=0.7).encode(
-            opacity=alt.Opacity("compare:N", legend=None, scale=alt.Scale(range=[0.8, 0.3]))
+            y=alt.Y("value:Q", title="value", stack=None if comparing else "zero")
         )
     else:
-        chart = base.mark_bar().encode(
-            xOffset=alt.XOffset("line:N"),
-            opacity=alt.Opacity("compare:N", legend=None, scale=alt.Scale(range=[1.0, 0.4])),
-        )
+        lines = base.mark_line(strokeWidth=2)
+        if comparing:
+            # The lines alone carry the range, so its legend shows a solid and a dashed stroke.
+            lines = lines.encode(
+                strokeDash=alt.StrokeDash(
+                    "range:N",
+                    scale=alt.Scale(domain=ranges, range=RANGE_DASH),
+                    legend=alt.Legend(orient="top", title=None, symbolType="stroke"),
+                )
+            )
+        chart = lines + base.mark_point(filled=True, size=28)
     return spec(chart.properties(width=WIDTH, height=320))
 
 
