@@ -339,12 +339,15 @@ def test_every_dashboard_write_needs_an_editor(ws: Workspace, role: Role) -> Non
         (f"/insights/dashboards/{board}/panels/0/remove", {}),
         (f"/insights/saved/{funnel_id}/add", {"dashboard_id": str(board)}),
         ("/insights/annotations", {"day": "2024-01-10", "text": "launch"}),
+        (f"/insights/dashboards/{board}/edit", {"name": "Taken over"}),
+        (f"/insights/dashboards/{board}/delete", {}),
     ]
     for url, data in writes:
         assert reader.post(url, data).status_code == 403, url  # type: ignore[attr-defined]
     with ws.sessions() as s:
         row = dashboards.get_dashboard(s, board)
         assert len(row.panels) == 2 and row.panels[0]["width"] == "half" and not row.settings
+        assert row.name == "Guarded"
     # The page offers a reader no editing tools (the range form only reads).
     page = reader.client.get(f"/insights/dashboards/{board}").text
     assert "/panels/0/resize" not in page and "/scope" not in page and 'method="get"' in page
@@ -360,3 +363,51 @@ def test_every_dashboard_write_needs_an_editor(ws: Workspace, role: Role) -> Non
     )
     assert client.put(f"/api/v1/dashboards/{board}/scope", json={}, headers=read).status_code == 403
     assert client.delete(f"/api/v1/dashboards/{board}", headers=read).status_code == 403
+
+
+# --- the dashboard itself: name, description, delete; the API's range ---------------------
+
+
+def test_an_editor_renames_and_deletes_a_dashboard_from_its_page(ws: Workspace) -> None:
+    funnel_id = _save(ws, "funnel", "Activation", {"query": FUNNEL})
+    board = _board(ws, "Draft", [{"insight": funnel_id, "width": "third"}])
+    editor = sign_in(ws, Role.editor)
+    r = editor.post(
+        f"/insights/dashboards/{board}/edit", {"name": "Growth", "description": "<b>weekly</b>"}
+    )
+    assert r.status_code == 303  # type: ignore[attr-defined]
+    page = editor.client.get(f"/insights/dashboards/{board}").text
+    assert "<h1>Growth</h1>" in page and "&lt;b&gt;weekly&lt;/b&gt;" in page
+    with ws.sessions() as s:
+        assert dashboards.get_dashboard(s, board).panels[0]["width"] == "third"  # panels kept
+    other = _board(ws, "Other", [])
+    taken = editor.post(f"/insights/dashboards/{other}/edit", {"name": "Growth"})
+    assert taken.status_code == 409  # type: ignore[attr-defined]
+    gone = editor.post(f"/insights/dashboards/{board}/delete")
+    assert gone.status_code == 303  # type: ignore[attr-defined]
+    assert editor.client.get(f"/insights/dashboards/{board}").status_code == 404
+    with ws.sessions() as s:
+        assert saved.get_insight(s, funnel_id).title == "Activation"  # the insight stays
+
+
+def test_the_api_draws_a_dashboard_over_another_range_without_saving_it(ws: Workspace) -> None:
+    funnel_id = _save(ws, "funnel", "Activation", {"query": FUNNEL})
+    board = _board(ws, "Api", [{"insight": funnel_id}, {"metric": "reports", "grain": "day"}])
+    with transaction(ws.sessions) as s:
+        dashboards.set_scope(s, board, {"start": "2024-01-01", "end": "2024-01-31"}, "t")
+    client = TestClient(create_app(ws))
+    read = {"Authorization": f"Bearer {api_key(ws, 'read')}"}
+    url = f"/api/v1/dashboards/{board}"
+
+    def first_step(query: str) -> int:
+        r = client.get(url + query, headers=read)
+        assert r.status_code == 200, r.text
+        return int(r.json()[0]["data"][0]["persons"])
+
+    assert first_step("") == 4
+    assert first_step("?start=2024-01-01&end=2024-01-05") == 3
+    assert first_step("?days=7&end=2024-01-31") == 1
+    assert client.get(url + "?start=2024-02-01&end=2024-01-01", headers=read).status_code == 422
+    assert client.get(url + "?days=0", headers=read).status_code == 422
+    with ws.sessions() as s:
+        assert dashboards.get_dashboard(s, board).settings["end"] == "2024-01-31"

@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -363,10 +363,25 @@ def api_create_dashboard(
 
 @api.get("/dashboards/{dashboard_id}", responses=NO_DASHBOARD)
 def api_dashboard(
-    request: Request, db: DbDep, principal: ReadApi, dashboard_id: RecordId
+    request: Request,
+    db: DbDep,
+    principal: ReadApi,
+    dashboard_id: RecordId,
+    start: OptionalDate = None,
+    end: OptionalDate = None,
+    days: Annotated[int | None, Query(ge=1, le=3660, description="the last N days")] = None,
 ) -> list[PanelOut]:
+    """Every panel drawn over the dashboard's range and filters; `start`/`end` or `days`
+    give another range for this answer only (the dashboard keeps its own)."""
     row = dashboards.get_dashboard(db, dashboard_id)
-    panels = dashboards.dashboard_panels(workspace_of(request), row.panels, settings=row.settings)
+    scope = Scope.of(row.settings)
+    if start is not None or end is not None or days is not None:
+        if start is not None and end is not None and start > end:
+            raise InvalidInput(f"the start date {start} is after the end date {end}")
+        scope = replace(scope, days=None if start else days, start=start, end=end)
+    panels = dashboards.dashboard_panels(
+        workspace_of(request), row.panels, settings=scope.as_settings()
+    )
     return [_panel_out(p) for p in panels]
 
 
@@ -570,6 +585,36 @@ def dashboard_panel_edit(
         target = max(0, index - 1)
     dashboards.set_panels(db, workspace_of(request), dashboard_id, panels, principal.actor)
     return RedirectResponse(f"/insights/dashboards/{dashboard_id}#panel-{target}", 303)
+
+
+@pages.post("/insights/dashboards/{dashboard_id}/edit")
+def dashboard_edit(
+    request: Request,
+    db: DbDep,
+    principal: WritePage,
+    dashboard_id: int,
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+    description: Annotated[str, Form(max_length=5000)] = "",
+) -> Response:
+    """A dashboard's name and description (its panels as they are)."""
+    row = dashboards.get_dashboard(db, dashboard_id)
+    dashboards.save_dashboard(
+        db,
+        workspace_of(request),
+        name,
+        description,
+        [dict(p) for p in row.panels],
+        actor=principal.actor,
+        dashboard_id=dashboard_id,
+    )
+    return RedirectResponse(f"/insights/dashboards/{dashboard_id}", 303)
+
+
+@pages.post("/insights/dashboards/{dashboard_id}/delete")
+def dashboard_delete(db: DbDep, principal: WritePage, dashboard_id: int) -> Response:
+    """Delete a dashboard (its saved insights stay)."""
+    dashboards.delete_dashboard(db, dashboard_id, actor=principal.actor)
+    return RedirectResponse("/insights/dashboards", 303)
 
 
 @pages.post("/insights/dashboards/{dashboard_id}/scope")
