@@ -51,10 +51,10 @@ ID_COLUMN = "uuid()::VARCHAR AS event_id,"
 
 REFERENCE = """
 INSERT INTO events (event_id, event, type, ts, received_at, distinct_id, user_id, anonymous_id,
-                    account_id, source, properties, person_id, id_hash)
+                    account_id, source, properties, person_id, id_hash, person_key, active)
 SELECT {id_expr}, event, 'track', timestamp, CAST(current_timestamp AS TIMESTAMP), user_id,
        user_id, NULL, account_id, 'import', to_json(struct_pack(plan, value)), user_id,
-       {id_hash}
+       {id_hash}, dense_rank() OVER (ORDER BY user_id), {active}
 FROM read_parquet('{path}')
 """
 
@@ -140,7 +140,12 @@ def main() -> None:
         c0, t0 = cpu_seconds(), time.perf_counter()
         id_expr = "md5(concat_ws('|', event, timestamp, user_id))" if args.no_ids else "event_id"
         con.execute(
-            REFERENCE.format(path=parquet, id_expr=id_expr, id_hash=store.id_hash_sql(id_expr))
+            REFERENCE.format(
+                path=parquet,
+                id_expr=id_expr,
+                id_hash=store.id_hash_sql(id_expr),
+                active=store.active_sql("event", "'track'"),
+            )
         )
         con.close()  # as import_events does (a checkpoint, if any, is part of the work)
         ref_s, ref_cpu = time.perf_counter() - t0, cpu_seconds() - c0

@@ -36,6 +36,7 @@ from sqlalchemy import insert, select
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from productops import analytics
+from productops.analytics import store
 from productops.core.db import transaction
 from productops.core.workspace import init_workspace
 from productops.customers import Account, Person
@@ -137,7 +138,7 @@ def fill(ws: Any, n: int, rng: random.Random) -> None:
             INSERT INTO events
             SELECT 'e' || u || '-' || k, 'Report Exported', 'track', t, t, 'u' || u, 'u' || u,
                    NULL, NULL, 'api', '{{}}', 'u' || u,
-                   hash('e' || u || '-' || k)
+                   hash('e' || u || '-' || k), 0, true  -- person_key, active: decided below
             FROM (
                 SELECT u, k,
                        now()::TIMESTAMP - to_days(CAST(floor(random() * 60) AS INTEGER)) AS t
@@ -145,6 +146,7 @@ def fill(ws: Any, n: int, rng: random.Random) -> None:
             )
             """
         )
+        store.derive_all(con)
         events = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
     print(f"wrote {events:,} events in {time.perf_counter() - started:.1f} s")
 

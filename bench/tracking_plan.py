@@ -153,11 +153,13 @@ def bench_report(plan: tp.TrackingPlan, n: int) -> None:
                    TIMESTAMP '2025-01-01' + to_seconds(r.range * 5),
                    'u' || (r.range % 10000), NULL, NULL, NULL,
                    ['segment', 'posthog', 'import'][1 + r.range % 3], t.properties::JSON,
-                   'u' || (r.range % 10000), {store.id_hash_sql("'e' || r.range")}
+                   'u' || (r.range % 10000), {store.id_hash_sql("'e' || r.range")},
+                   0, true  -- person_key, active: decided below
             FROM range(?) r JOIN templates t ON t.i = r.range % 5000
             """,
             [n],
         )
+        store.derive_all(con)
         built = time.perf_counter() - t
         print(f"\nviolations report over {n:,} stored events (built in {built:.1f} s):")
 

@@ -86,10 +86,12 @@ def generate(path: Path, n_events: int, n_persons: int, n_accounts: int) -> None
                     WHEN r_b < 0.85 THEN '{{"$browser":"Safari"}}'
                     ELSE '{{"$browser":"Firefox"}}' END::JSON,
                'u-' || p,
-               {store.id_hash_sql("'e' || i")}
+               {store.id_hash_sql("'e' || i")},
+               0, true  -- person_key, active: decided below
         FROM placed
         """
     )
+    store.derive_all(con)
     con.execute(
         f"""INSERT INTO identities SELECT 'anon-' || p, 'u-' || p, TIMESTAMP '2024-01-01'
             FROM range(0, {n_persons}, 3) t(p)"""
