@@ -24,7 +24,17 @@ from productops.core.workspace import init_workspace
 from productops.web.app import create_app
 from tests.analytics.test_analyses import write_story
 from tests.conftest import make_user, serving
-from tests.test_browser import ARTIFACTS, CHROMIUM, Site, Watch, browser, page, sign_in, watch
+from tests.test_browser import (
+    ARTIFACTS,
+    CHROMIUM,
+    VIEWPORT,
+    Site,
+    Watch,
+    browser,
+    page,
+    sign_in,
+    watch,
+)
 
 __all__ = ["browser", "page", "watch"]
 
@@ -159,8 +169,21 @@ def test_a_dashboard_of_every_kind_draws_is_resized_and_pruned(
     page.wait_for_load_state()
     expect(page.locator("#panel-1-title")).to_have_text("Where sign-ups go")
 
-    # Remove the SQL panel (the sixth) from the page.
-    page.locator("#slot-5").get_by_role("button", name="Remove").click()
+    # Drag the catalog metric (the last panel) by its handle onto the first: it moves there
+    # (a window tall enough for both: a drag does not scroll the page).
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": 4200})
+    with page.expect_navigation():
+        page.drag_and_drop("#slot-6 .drag-handle", "#slot-0")
+    page.set_viewport_size(VIEWPORT)
+    expect(page.locator("#panel-0-title")).to_have_text("Reports created")
+    expect(page.locator("#panel-1-title")).to_have_text("Activation")
+    page.locator("#slot-0").get_by_role("button", name="Move down").click()
+    page.wait_for_load_state()
+    expect(page.locator("#panel-0-title")).to_have_text("Activation")
+
+    # Remove the SQL panel from the page.
+    sql_slot = page.locator(".dashboard-grid > div", has=page.get_by_text("Events per day"))
+    sql_slot.get_by_role("button", name="Remove").click()
     page.wait_for_load_state()
     expect(articles).to_have_count(len(INSIGHTS))
     expect(page.locator(".dashboard-grid")).not_to_contain_text("Events per day")

@@ -232,6 +232,18 @@ def test_panels_take_a_third_half_two_thirds_or_all_of_the_width(ws: Workspace) 
     assert "Activation" in _article(
         editor.client.get(f"/insights/dashboards/{board}").text, "panel-0"
     )
+    # A panel dropped on another takes its place (the page's drag and drop posts this).
+    life_id = _save(ws, "lifecycle", "Lifecycle", {"query": "grain=week"})
+    editor.post(f"/insights/dashboards/{board}/add", {"insight_id": str(life_id)})
+    r = editor.post(f"/insights/dashboards/{board}/panels/2/move", {"to": "0"})
+    assert r.status_code == 303  # type: ignore[attr-defined]
+    with ws.sessions() as s:
+        order = [p["insight"] for p in dashboards.get_dashboard(s, board).panels]
+    assert order == [life_id, funnel_id, sql_id]
+    for to in ("3", "-1", "x"):
+        bad = editor.post(f"/insights/dashboards/{board}/panels/0/move", {"to": to})
+        assert bad.status_code == 422, to  # type: ignore[attr-defined]
+    editor.post(f"/insights/dashboards/{board}/panels/0/remove")
     # The API takes the four widths, and no other.
     key = api_key(ws, "write")
     client = TestClient(create_app(ws))
@@ -333,6 +345,7 @@ def test_every_dashboard_write_needs_an_editor(ws: Workspace, role: Role) -> Non
         (f"/insights/dashboards/{board}/scope", {"days": "7"}),
         (f"/insights/dashboards/{board}/panels/1/up", {}),
         (f"/insights/dashboards/{board}/panels/0/down", {}),
+        (f"/insights/dashboards/{board}/panels/0/move", {"to": "1"}),
         (f"/insights/dashboards/{board}/panels/0/resize", {"width": "third"}),
         (f"/insights/dashboards/{board}/panels/0/wide", {}),
         (f"/insights/dashboards/{board}/panels/0/rename", {"title": "x"}),

@@ -554,13 +554,14 @@ def dashboard_panel_edit(
     principal: WritePage,
     dashboard_id: int,
     index: int,
-    action: Literal["up", "down", "wide", "narrow", "resize", "rename", "remove"],
+    action: Literal["up", "down", "move", "wide", "narrow", "resize", "rename", "remove"],
     width: Annotated[str, Form(max_length=20)] = "",
     title: Annotated[str, Form(max_length=200)] = "",
+    to: Annotated[int | None, Form(ge=0, le=1000)] = None,
 ) -> Response:
-    """Reorder (up, down), resize (resize to `width`: third, half, two-thirds or full; wide
-    and narrow: full and half), retitle (rename to `title`; empty: the insight's own) or
-    remove a panel."""
+    """Reorder (up, down; move to the place `to`, as when a panel is dropped on another),
+    resize (resize to `width`: third, half, two-thirds or full; wide and narrow: full and
+    half), retitle (rename to `title`; empty: the insight's own) or remove a panel."""
     row = dashboards.get_dashboard(db, dashboard_id)
     panels = [dict(p) for p in row.panels]
     if not 0 <= index < len(panels):
@@ -572,6 +573,11 @@ def dashboard_panel_edit(
     elif action == "down" and index < len(panels) - 1:
         target = index + 1
         panels[index + 1], panels[index] = panels[index], panels[index + 1]
+    elif action == "move":
+        if to is None or not 0 <= to < len(panels):
+            raise InvalidInput(f"to: a place from 0 to {len(panels) - 1}")
+        panels.insert(to, panels.pop(index))
+        target = to
     elif action in ("wide", "narrow"):
         panels[index]["width"] = "full" if action == "wide" else "half"
     elif action == "resize":
