@@ -1,18 +1,24 @@
-"""The web shell: health, home counts, navigation, escaping, headers, API docs."""
+"""The web shell: health, home counts, navigation, escaping, headers, API docs, and the
+header's layout in a real browser (one line on a laptop, a working menu on a phone)."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import insert
 
+from productops.core import auth
 from productops.core.db import transaction
 from productops.core.models import Role
-from productops.core.workspace import Workspace
+from productops.core.workspace import Workspace, init_workspace
 from productops.customers.models import Account
 from productops.web.app import create_app
-from tests.conftest import sign_in
+from tests.conftest import PASSWORD, serving, sign_in
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 BUILT = ("Feedback", "Insights", "Research", "Roadmap", "Experiments", "Flags")
 NOT_YET = ("Playbooks", "Reports")
@@ -130,3 +136,44 @@ def test_missing_things_are_404_with_a_reason(workspace: Workspace) -> None:
     r = user.client.get("/api/v1/accounts/999")
     assert r.status_code == 404 and r.json() == {"detail": "no account 999"}
     assert user.client.get("/accounts/999").status_code == 404
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing")
+def test_the_header_is_one_line_on_a_laptop_and_its_menu_works_on_a_phone(
+    tmp_path: Path,
+) -> None:
+    """At 1280 px the brand, the pillars and the user menu share one line, a long workspace
+    name and a long user name cut short; at 390 px the menu opens inside the screen and
+    nothing scrolls sideways."""
+    workspace = init_workspace(tmp_path / "ws", name="Konstantinopoulou Holdings International")
+    with transaction(workspace.sessions) as s:
+        name = "Maximiliana Konstantinopoulou-Fairweather"
+        auth.create_user(s, "long-name@example.com", name, PASSWORD, Role.admin)
+    with (
+        serving(create_app(workspace, start_worker=False)) as base_url,
+        sync_playwright() as pw,
+    ):
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(base_url + "/login")
+        page.fill("#email", "long-name@example.com")
+        page.fill("#password", PASSWORD)
+        page.keyboard.press("Enter")
+        page.wait_for_url(base_url + "/")
+        boxes = page.locator("header nav > ul > li").evaluate_all(
+            "els => els.map(e => { const r = e.getBoundingClientRect();"
+            " return [e.textContent.trim().split(/\\s+/)[0], r.top + r.height / 2]; })"
+        )
+        middles = [float(m) for _, m in boxes]
+        assert max(middles) - min(middles) < 16, f"the header wraps at 1280 px: {boxes}"
+        page.set_viewport_size({"width": 390, "height": 844})
+        menu = page.locator("header details.dropdown")
+        menu.locator("summary").click()
+        sign_out = menu.get_by_role("button", name="Sign out")
+        expect(sign_out).to_be_visible()
+        box = sign_out.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        browser.close()
+    workspace.close()
