@@ -1,6 +1,7 @@
-"""Saved dashboards drawn: their panels (catalog metrics and saved insights of any kind,
-half or full width, in order) over the dashboard's range and filters; changing the panels and
-the range; warming every dashboard after a start."""
+"""Saved dashboards drawn: their panels (catalog metrics and saved insights of any kind, a
+third, half, two thirds or the full width, in order) over the dashboard's range and filters
+(or a reader's own range); changing the panels and the range; warming every dashboard after
+a start."""
 
 from __future__ import annotations
 

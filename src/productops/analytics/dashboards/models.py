@@ -13,8 +13,8 @@ from productops.core.db import Base, UTCDateTime
 
 
 class Dashboard(Base):
-    """A saved dashboard: panels of catalog metrics or saved insights, in order, each half or
-    full width, with a dashboard-wide date range and filters."""
+    """A saved dashboard: panels of catalog metrics or saved insights, in order, each a third,
+    half, two thirds or the full width, with a dashboard-wide date range and filters."""
 
     __tablename__ = "dashboards"
 
