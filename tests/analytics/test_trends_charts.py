@@ -1,13 +1,15 @@
 """The trends explorer's charts, read as Vega-Lite specs: no range legend unless a range is
 compared (then the previous period is dashed or faded and named), ticks on the periods (the
 Mondays of weeks, the first days of months, in UTC), and a series drawn in the same colour in
-the explorer as on its saved insight's page whatever else the chart shows."""
+the explorer as on its saved insight's page whatever else the chart shows (a plan as on the
+dashboards)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +17,12 @@ import pandas as pd
 import pytest
 
 from productops.analytics import charts as house
+from productops.analytics.dashboards.service import palette
 from productops.analytics.explore.charts import trends_chart
+from productops.core.models import Role
+from productops.core.workspace import Workspace
+from tests.analytics.test_house_insights import company  # noqa: F401 (a fixture)
+from tests.conftest import sign_in
 
 WEEKS = [dt.date(2026, 9, 28) + dt.timedelta(days=7 * i) for i in range(5)]  # Mondays
 REPORTS = "Report Created (events)"
@@ -227,3 +234,29 @@ def test_known_values_keep_their_colours_and_others_move_aside() -> None:
     assert palette.colors([clash, "free"])[1] == free
     assert palette.colors([clash, "free"])[0] != free
     assert palette.colors(["free", clash]) == palette.colors([clash, "free"])[::-1]
+
+
+# --- the explorer page ------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("company")  # accounts on plans free and growth, with their events
+def test_the_explorer_colours_plans_as_the_dashboards_do(workspace: Workspace) -> None:
+    """A trend broken down by plan: each plan in the colour the workspace's dashboards and
+    saved insights give it (the plans in order), not one made from its name."""
+    viewer = sign_in(workspace, Role.viewer).client
+    page = viewer.get(
+        "/insights/trends",
+        params={
+            "s_event": "Report Created",
+            "breakdown": "account.plan",
+            "start": "2024-03-01",
+            "end": "2024-03-31",
+        },
+    )
+    assert page.status_code == 200, page.text[:300]
+    found = re.search(r'<script type="application/json" id="trends-spec">(.*?)</script>', page.text)
+    assert found is not None
+    shown = {name.rsplit(" · ", 1)[1]: c for name, c in colors(json.loads(found.group(1))).items()}
+    plans = palette(workspace)
+    assert shown == {plan: plans.color(plan) for plan in ("free", "growth")}
+    assert shown["free"] != house.Palette().color("free")  # not the colour of its name

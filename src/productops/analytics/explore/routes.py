@@ -16,8 +16,10 @@ from urllib.parse import urlencode
 import pandas as pd
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 from starlette.datastructures import QueryParams
 
+from productops import customers
 from productops.analytics import analyses
 from productops.analytics import charts as house_charts
 from productops.analytics.analyses import funnel_depth as F
@@ -333,7 +335,7 @@ def trends_page(request: Request, db: DbDep, principal: UserPage) -> Response:
             described + (" · " + ", ".join(formulas) if formulas else ""),
             _describe(question, f"per {grain}"),
             shown,
-            charts.trends_chart(data, display, grain),
+            charts.trends_chart(data, display, grain, _palette(db)),
             _sql(result.series),
             computed_at=at,
         )
@@ -342,6 +344,14 @@ def trends_page(request: Request, db: DbDep, principal: UserPage) -> Response:
         context["labels"] = {chr(65 + i): s.describe() for i, s in enumerate(series)}
 
     return _ask(request, db, "trends", "Trends", build)
+
+
+def _palette(db: Session) -> house_charts.Palette:
+    """The workspace's plans, segments and regions in the colours the dashboards and saved
+    insights give them (as `dashboards.service.palette`), so a breakdown reads alike."""
+    return house_charts.Palette(
+        [customers.distinct_values(db, c) for c in ("plan", "segment", "region")]
+    )
 
 
 def _trends_table(data: pd.DataFrame) -> pd.DataFrame:
