@@ -33,6 +33,53 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PASSWORD = "correct horse battery"
 
 
+# `./dev test` spreads the suite over the CPUs with pytest-xdist, a module to a worker
+# (`--dist loadfile`): a module's fixtures are built once and its tests run in their order
+# (not `loadgroup`: with pytest 9.2 it ignores its groups without a word, xdist issue 1386).
+# Each worker is a process with its own session fixtures (so its own PostgreSQL database,
+# see `pg_database_url`) and its own tmp_path_factory folder.
+_WIDER_THAN_A_TEST = {"class", "module", "package"}
+
+
+def _heavy_module_first(items: list[pytest.Item], config: pytest.Config) -> None:
+    """The modules whose run is long go out first (the workers hand modules out in the
+    order they were collected, see `--no-loadscope-reorder` in ./dev), so that no worker
+    is left with one at the end while the other idles: first a module with a test that
+    asks for a longer timeout than the suite's, then those that build a fixture shared by
+    their tests (a served demo, a browser, a Spark session), then the rest as collected."""
+    suite_timeout = float(config.getini("timeout") or 0)
+
+    def rank(item: pytest.Item) -> int:
+        marker = item.get_closest_marker("timeout")
+        if marker is not None and marker.args and float(marker.args[0]) > suite_timeout:
+            return 0
+        info = getattr(item, "_fixtureinfo", None)
+        if info is not None and any(
+            definitions[-1].scope in _WIDER_THAN_A_TEST
+            for definitions in info.name2fixturedefs.values()
+            if definitions
+        ):
+            return 1
+        return 2
+
+    module_rank: dict[str, int] = {}
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        module_rank[module] = min(module_rank.get(module, 2), rank(item))
+    order = {module: n for n, module in enumerate(module_rank)}
+    items.sort(
+        key=lambda item: (
+            module_rank[item.nodeid.split("::", 1)[0]],
+            order[item.nodeid.split("::", 1)[0]],
+        )
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if "PYTEST_XDIST_WORKER" in os.environ:  # the same order on every worker
+        _heavy_module_first(items, config)
+
+
 def _pg_admin_url() -> str | None:
     return os.environ.get(PG_ENV) or None
 

@@ -174,8 +174,11 @@ def test_serve_command_says_how_to_make_a_secret(tmp_path: Path) -> None:
     assert 'python -c "import secrets; print(secrets.token_urlsafe(48))"' in result.output
 
 
+# Named ids: a random value in a test's id would give each xdist worker other tests.
 @pytest.mark.parametrize(
-    "key", [secrets.token_urlsafe(48), secrets.token_urlsafe(24), secrets.token_hex(32)]
+    "key",
+    [secrets.token_urlsafe(48), secrets.token_urlsafe(24), secrets.token_hex(32)],
+    ids=["urlsafe-48", "urlsafe-24", "hex-32"],
 )
 def test_random_secrets_may_serve_publicly(tmp_path: Path, key: str) -> None:
     ws = init_workspace(tmp_path / "ws", secret_key=key)
