@@ -244,3 +244,43 @@ def test_weeks_numbered_by_duckdb_integer_division_are_the_python_numbers() -> N
             assert got == {d: period_number(d, "week") for d in days}
     finally:
         con.close()
+
+
+def test_a_person_whose_key_another_has_gets_another_key_everywhere(tmp_path: Path) -> None:
+    """MD5 clashes of 63 bits are one in billions; this plants one: `zed` already holds the
+    key `ana` would get."""
+    con = store.connect(tmp_path / "events.duckdb")
+    try:
+        ana_key = con.execute(f"SELECT {store.person_key_sql('?')}", ["ana"]).fetchone()
+        assert ana_key is not None
+        con.execute("INSERT INTO person_keys VALUES ('zed', ?)", [ana_key[0]])
+        store.append_arrow(con, store.events_to_arrow([_event("1", "a", "ana")]))
+        store.append_arrow(con, store.events_to_arrow([_event("2", "a", "ana")]))
+        got = _keys(con)
+        assert got["1"][1] == got["2"][1] != ana_key[0]
+        pairs = dict(con.execute("SELECT person_id, person_key FROM person_keys").fetchall())
+        assert pairs == {"zed": ana_key[0], "ana": got["1"][1]}
+        # an anonymous id merged into ana later follows her override
+        store.append_arrow(con, store.events_to_arrow([_event("3", "a", "anon-5")]))
+        store.apply_identity(con, store.IdentityUpdate("identify", "anon-5", "ana"))
+        assert _keys(con)["3"][1] == got["1"][1]
+    finally:
+        con.close()
+
+
+def test_keys_made_another_way_are_made_again(tmp_path: Path) -> None:
+    path = tmp_path / "events.duckdb"
+    con = store.connect(path)
+    store.append_arrow(con, store.events_to_arrow([_event("1", "a", "ana")]))
+    con.execute("UPDATE events SET person_key = 1")
+    con.execute("UPDATE person_keys SET person_key = 1")
+    con.execute("UPDATE productops_meta SET value = 'sequence' WHERE key = 'person_key'")
+    con.close()
+    con = store.connect(path)
+    try:
+        want = con.execute(f"SELECT {store.person_key_sql('?')}", ["ana"]).fetchone()
+        assert want is not None
+        assert _keys(con)["1"][1] == want[0]
+        assert con.execute("SELECT person_key FROM person_keys").fetchall() == [want]
+    finally:
+        con.close()

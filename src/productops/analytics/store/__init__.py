@@ -55,6 +55,7 @@ from productops.analytics.store.schema import (
     id_hashes,
     keyed_insert,
     number_copies,
+    person_key_sql,
     rekey,
 )
 from productops.analytics.store.writer import (
@@ -120,6 +121,7 @@ __all__ = [
     "keyed_insert",
     "mark_dirty",
     "number_copies",
+    "person_key_sql",
     "reader",
     "rebuild_profiles",
     "refresh_account",

@@ -25,7 +25,13 @@ import duckdb
 from productops.analytics.store.writer import mark_dirty, reader, write_through
 
 ERASED = "[erased]"
-_PROFILE_TABLES = ("persons", "event_persons", "app_persons", "person_keys")
+_PROFILE_TABLES = (
+    "persons",
+    "event_persons",
+    "app_persons",
+    "person_keys",
+    "person_key_overrides",
+)
 
 
 @dataclass(frozen=True)

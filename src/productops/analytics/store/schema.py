@@ -42,6 +42,10 @@ CREATE TABLE IF NOT EXISTS person_keys (
     person_id  VARCHAR PRIMARY KEY,
     person_key BIGINT  NOT NULL
 );
+CREATE TABLE IF NOT EXISTS person_key_overrides (
+    person_id  VARCHAR PRIMARY KEY,
+    person_key BIGINT  NOT NULL
+);
 CREATE TABLE IF NOT EXISTS identities (
     distinct_id VARCHAR PRIMARY KEY,
     person_id   VARCHAR NOT NULL,
@@ -130,13 +134,16 @@ CREATE TABLE IF NOT EXISTS quarantine (
 # `person_id` is written with each event (its identity as known then) and rewritten when an
 # identify or alias links its id to a person, so analyses need no join; the view keeps the
 # name every analysis and the SQL console use.
-# `person_key` is a small integer standing for `person_id` (`person_keys` holds the pairs,
-# one key per id ever seen) and `active` says whether the event counts as activity by the
-# default definition (`ACTIVE_SQL`), decided when the event is written: analyses group people
-# by the integer and filter by the flag instead of grouping text ids and comparing event names
-# on every query (weekly retention over 10M events reads two narrow columns). Both follow every
-# rewrite of `person_id` (`rekey`), and a store whose flag was decided by another rule is
-# recomputed when opened (`productops_meta.active_rule`).
+# `person_key` is an integer standing for `person_id` and `active` says whether the event
+# counts as activity by the default definition (`ACTIVE_RULE`), both decided when the event is
+# written: analyses group people by the integer and filter by the flag instead of grouping
+# text ids and comparing event names on every query (weekly retention over 10M events reads
+# two narrow columns). The key is the low 63 bits of the id's MD5 (`person_key_sql`), so a
+# write computes it without looking anything up; `person_keys` holds every id's key (to turn
+# keys back into ids, and to see a clash: the one person in billions whose key another already
+# has gets another key, kept in `person_key_overrides`). Both follow every rewrite of
+# `person_id` (`rekey`), and a store whose flag was decided by another rule, or whose keys were
+# made another way, is brought up to date when opened (`productops_meta`).
 # `id_hash` is the low 64 bits of the MD5 of `event_id` (`id_hash_sql`, `id_hashes`): what the
 # exactly-once check compares first (8 bytes an event, where the ids themselves are ~36),
 # confirmed on `event_id` itself. MD5 because DuckDB and Python compute it alike (the writer
@@ -349,20 +356,72 @@ def _add_person_id(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE events ALTER COLUMN person_id SET NOT NULL")
 
 
+PERSON_KEY_KIND = "md5-low63"
+
+
+def person_key_sql(expr: str) -> str:
+    """SQL for the `person_key` of the person id `expr` (unless `person_key_overrides` gives
+    it another): the low 63 bits of its MD5, a non-negative BIGINT."""
+    return f"CAST(md5_number({expr}) & CAST(9223372036854775807 AS UHUGEINT) AS BIGINT)"
+
+
+def _key_of(column: str, overrides: str) -> str:
+    return f"COALESCE({overrides}.person_key, {person_key_sql(column)})"
+
+
 def add_person_keys(
     con: duckdb.DuckDBPyConnection, ids_sql: str, params: Sequence[Any] | None = None
 ) -> None:
-    """Give a key to every `person_id` the query `ids_sql` yields that has none yet."""
-    con.execute(
+    """Record the key of every `person_id` the query `ids_sql` yields that has none yet (the
+    primary key's index finds the known ones), and settle a clash with a key already taken."""
+    new = con.execute(
         f"""
         INSERT INTO person_keys
-        SELECT n.person_id,
-               (SELECT coalesce(max(person_key), 0) FROM person_keys) + row_number() OVER ()
-        FROM (SELECT DISTINCT person_id FROM ({ids_sql}) WHERE person_id IS NOT NULL) n
-        WHERE NOT EXISTS (SELECT 1 FROM person_keys k WHERE k.person_id = n.person_id)
+        SELECT person_id, {person_key_sql("person_id")}
+        FROM (SELECT DISTINCT person_id FROM ({ids_sql}) WHERE person_id IS NOT NULL)
+        ON CONFLICT DO NOTHING
+        RETURNING person_id, person_key
         """,
         list(params or []),
-    )
+    ).fetchall()
+    if new:
+        _settle_clashes(con, new)
+
+
+def _settle_clashes(con: duckdb.DuckDBPyConnection, new: list[tuple[str, int]]) -> None:
+    """A newly keyed person whose key another person already has gets another key (the MD5 of
+    the id with `#1`, `#2` … after it), kept in `person_key_overrides`; the person who had the
+    key first keeps it (of two newcomers, the first id in sort order)."""
+    clashes = con.execute(
+        "SELECT person_key, list(person_id ORDER BY person_id) FROM person_keys "
+        "WHERE person_key IN (SELECT unnest(?::BIGINT[])) "
+        "GROUP BY person_key HAVING count(*) > 1",
+        [[k for _, k in new]],
+    ).fetchall()
+    newcomers = {pid for pid, _ in new}
+    for _key, ids in clashes:
+        keeper = next((i for i in ids if i not in newcomers), ids[0])
+        for pid in ids:
+            if pid == keeper:
+                continue
+            n = 1
+            while True:
+                row = con.execute(
+                    f"SELECT {person_key_sql('?')} AS k, "
+                    "EXISTS (SELECT 1 FROM person_keys WHERE person_key = k)",
+                    [f"{pid}#{n}"],
+                ).fetchone()
+                assert row is not None
+                if not row[1]:
+                    break
+                n += 1
+            con.execute("UPDATE person_keys SET person_key = ? WHERE person_id = ?", [row[0], pid])
+            con.execute(
+                "INSERT INTO person_key_overrides VALUES (?, ?) "
+                "ON CONFLICT (person_id) DO UPDATE SET person_key = excluded.person_key",
+                [pid, row[0]],
+            )
+            con.execute("UPDATE events SET person_key = ? WHERE person_id = ?", [row[0], pid])
 
 
 def keyed_insert(
@@ -381,8 +440,8 @@ def keyed_insert(
     cols = ", ".join(f"s.{c}" for c in STORED_COLUMNS)
     return f"""
     INSERT INTO events ({", ".join(ALL_COLUMNS)})
-    SELECT {cols}, k.person_key, {active_sql("s.event", "s.type")}
-    FROM ({select_sql}) AS s LEFT JOIN person_keys k ON k.person_id = s.person_id
+    SELECT {cols}, {_key_of("s.person_id", "o")}, {active_sql("s.event", "s.type")}
+    FROM ({select_sql}) AS s LEFT JOIN person_key_overrides o ON o.person_id = s.person_id
     {f"ORDER BY s.{order_by}" if order_by else ""}
     {returning}
     """
@@ -392,11 +451,16 @@ def rekey(con: duckdb.DuckDBPyConnection, where: str, params: Sequence[Any] | No
     """After `person_id` was rewritten on the events matching `where`: their `person_key`
     follows (new people get a key)."""
     add_person_keys(con, f"SELECT person_id FROM events WHERE {where}", params)
+    key = person_key_sql("person_id")
+    con.execute(
+        f"UPDATE events SET person_key = {key} "
+        f"WHERE person_key IS DISTINCT FROM {key} AND ({where})",
+        list(params or []),
+    )
     con.execute(
         f"""
-        UPDATE events SET person_key = k.person_key FROM person_keys k
-        WHERE k.person_id = events.person_id AND events.person_key <> k.person_key
-          AND ({where})
+        UPDATE events SET person_key = o.person_key FROM person_key_overrides o
+        WHERE o.person_id = events.person_id AND ({where})
         """,
         list(params or []),
     )
@@ -413,13 +477,19 @@ def _add_keys(con: duckdb.DuckDBPyConnection) -> None:
     """Give stores made before `person_key` and `active` existed the columns, and decide the
     flag again when it was decided by another rule."""
     columns = {r[0] for r in con.execute("DESCRIBE events").fetchall()}
+    kind = con.execute("SELECT value FROM productops_meta WHERE key = 'person_key'").fetchone()
     if "person_key" not in columns:
-        add_person_keys(con, "SELECT person_id FROM events")
         con.execute("ALTER TABLE events ADD COLUMN person_key BIGINT")
+    if "person_key" not in columns or kind != (PERSON_KEY_KIND,):
+        con.execute("DELETE FROM person_keys")
+        con.execute("DELETE FROM person_key_overrides")
+        rekey(con, "true")
         con.execute(
-            "UPDATE events SET person_key = k.person_key FROM person_keys k "
-            "WHERE k.person_id = events.person_id"
+            "INSERT INTO productops_meta VALUES ('person_key', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [PERSON_KEY_KIND],
         )
+    if "person_key" not in columns:
         con.execute("ALTER TABLE events ALTER COLUMN person_key SET NOT NULL")
     if "active" not in columns:
         con.execute("ALTER TABLE events ADD COLUMN active BOOLEAN")

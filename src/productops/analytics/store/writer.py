@@ -81,10 +81,6 @@ FROM (
 ) b LEFT JOIN identities i ON i.distinct_id = b.distinct_id
 WHERE n = 1 AND b.event_id NOT IN (SELECT unnest(?::VARCHAR[]))
 """
-_BATCH_PEOPLE = """
-SELECT COALESCE(i.person_id, b.distinct_id) AS person_id
-FROM incoming_batch b LEFT JOIN identities i ON i.distinct_id = b.distinct_id
-"""
 
 
 def append_arrow_ids(
@@ -100,10 +96,19 @@ def append_arrow_ids(
     try:
         known = _known(con, hashes) if index is None else index.contains(con, hashes)
         stored = _stored_among(con, batch.select(["event_id", "ts"]).filter(pa.array(known)))
-        insert = keyed_insert(
-            con, _NEW_ROWS, _BATCH_PEOPLE, "RETURNING event_id, id_hash", order_by="_seq"
-        )
-        rows = con.execute(insert, [stored]).fetchall()
+        # The batch resolved once (the identities join), then keyed and inserted.
+        con.execute(f"CREATE OR REPLACE TEMP TABLE incoming_rows AS {_NEW_ROWS}", [stored])
+        try:
+            insert = keyed_insert(
+                con,
+                "SELECT * FROM incoming_rows",
+                "SELECT person_id FROM incoming_rows",
+                "RETURNING event_id, id_hash",
+                order_by="_seq",
+            )
+            rows = con.execute(insert).fetchall()
+        finally:
+            con.execute("DROP TABLE IF EXISTS incoming_rows")
         if rows:
             mark_dirty(con, "incoming_batch")
         return Appended([r[0] for r in rows], np.fromiter((r[1] for r in rows), np.uint64))
