@@ -54,7 +54,7 @@ INSERT INTO events (event_id, event, type, ts, received_at, distinct_id, user_id
                     account_id, source, properties, person_id, id_hash, person_key, active)
 SELECT {id_expr}, event, 'track', timestamp, CAST(current_timestamp AS TIMESTAMP), user_id,
        user_id, NULL, account_id, 'import', to_json(struct_pack(plan, value)), user_id,
-       {id_hash}, dense_rank() OVER (ORDER BY user_id), {active}
+       {id_hash}, {person_key}, {active}
 FROM read_parquet('{path}')
 """
 
@@ -144,6 +144,7 @@ def main() -> None:
                 path=parquet,
                 id_expr=id_expr,
                 id_hash=store.id_hash_sql(id_expr),
+                person_key=store.person_key_sql("user_id"),
                 active=store.active_sql("event", "'track'"),
             )
         )
