@@ -424,3 +424,39 @@ def test_the_api_draws_a_dashboard_over_another_range_without_saving_it(ws: Work
     assert client.get(url + "?days=0", headers=read).status_code == 422
     with ws.sessions() as s:
         assert dashboards.get_dashboard(s, board).settings["end"] == "2024-01-31"
+
+
+# --- an editor's own range survives an edit from the page -----------------------------------
+
+
+def test_an_editor_keeps_their_own_range_after_editing_a_panel(ws: Workspace) -> None:
+    funnel_id = _save(ws, "funnel", "Activation", {"query": FUNNEL})
+    sql_id = _save(ws, "sql", "Events a day", {"query": SQL})
+    board = _board(ws, "Mine", [{"insight": funnel_id}, {"insight": sql_id}])
+    editor = sign_in(ws, Role.editor)
+    url = f"/insights/dashboards/{board}"
+    page = editor.client.get(url + "?range=custom&start=2024-01-01&end=2024-01-05").text
+    # every button's form posts to an address that keeps the range, the drag form too
+    own = "?start=2024-01-01&amp;end=2024-01-05"
+    for action in ("down", "resize", "rename", "remove"):
+        assert f'action="{url}/panels/0/{action}{own}"' in page, action
+    assert f'data-query="{own}"' in page
+    assert f'action="{url}/add{own}"' in page and f'action="{url}/edit{own}"' in page
+    back = f"{url}?start=2024-01-01&end=2024-01-05"
+    for action, data in (
+        ("down", {}),
+        ("move", {"to": "0"}),
+        ("resize", {"width": "full"}),
+        ("rename", {"title": "Mine"}),
+    ):
+        r = editor.post(f"{url}/panels/0/{action}?start=2024-01-01&end=2024-01-05", data)
+        assert r.status_code == 303 and r.headers["location"].startswith(back + "#"), action  # type: ignore[attr-defined]
+    r = editor.post(f"{url}/panels/0/up?range=7d", {})
+    assert r.headers["location"] == f"{url}?days=7#panel-0"  # type: ignore[attr-defined]
+    r = editor.post(f"{url}/edit?start=2024-01-01&end=2024-01-05", {"name": "Mine, renamed"})
+    assert r.headers["location"] == back  # type: ignore[attr-defined]
+    r = editor.post(f"{url}/add?start=2024-01-01&end=2024-01-05", {"insight_id": str(sql_id)})
+    assert r.headers["location"] == back + "#panel-2"  # type: ignore[attr-defined]
+    # without a range of one's own, back to the saved one
+    r = editor.post(f"{url}/panels/0/down", {})
+    assert r.headers["location"] == f"{url}#panel-1"  # type: ignore[attr-defined]

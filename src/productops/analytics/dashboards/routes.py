@@ -471,7 +471,11 @@ def saved_insight_page(
     row = saved.get_insight(db, insight_id)
     panel = insight_panel(workspace_of(request), _ref(row), key=f"insight-{row.id}")
     if is_fragment(request):
-        return render(request, "analytics/_panel.html", {"panel": panel})
+        return render(
+            request,
+            "analytics/_panel.html",
+            {"panel": panel, "page_heading": True, "page_description": row.description},
+        )
     return _chart_page(
         request,
         "analytics/saved_insight.html",
@@ -524,7 +528,9 @@ def dashboard_add_insight(
     width: Annotated[PanelWidth, Form()] = "half",
 ) -> Response:
     """Put a saved insight on this dashboard (as its last panel)."""
-    return saved_insight_add_to_dashboard(request, db, principal, insight_id, dashboard_id, width)
+    saved_insight_add_to_dashboard(request, db, principal, insight_id, dashboard_id, width)
+    row = dashboards.get_dashboard(db, dashboard_id)
+    return RedirectResponse(f"{_back(request, row)}#panel-{len(row.panels) - 1}", 303)
 
 
 @pages.post("/insights/saved/{insight_id}/add")
@@ -545,6 +551,13 @@ def saved_insight_add_to_dashboard(
 
 
 # --- editing a dashboard from its page ------------------------------------------------------
+
+
+def _back(request: Request, row: Any) -> str:
+    """The dashboard's page after an edit from it, over the range its reader was looking at
+    (the page's forms post to an address that keeps `?range=` / `?start=&end=`)."""
+    _, _, view_query = _view_scope(request, row)
+    return f"/insights/dashboards/{row.id}{view_query}"
 
 
 @pages.post("/insights/dashboards/{dashboard_id}/panels/{index}/{action}")
@@ -590,7 +603,7 @@ def dashboard_panel_edit(
         panels.pop(index)
         target = max(0, index - 1)
     dashboards.set_panels(db, workspace_of(request), dashboard_id, panels, principal.actor)
-    return RedirectResponse(f"/insights/dashboards/{dashboard_id}#panel-{target}", 303)
+    return RedirectResponse(f"{_back(request, row)}#panel-{target}", 303)
 
 
 @pages.post("/insights/dashboards/{dashboard_id}/edit")
@@ -613,7 +626,7 @@ def dashboard_edit(
         actor=principal.actor,
         dashboard_id=dashboard_id,
     )
-    return RedirectResponse(f"/insights/dashboards/{dashboard_id}", 303)
+    return RedirectResponse(_back(request, row), 303)
 
 
 @pages.post("/insights/dashboards/{dashboard_id}/delete")

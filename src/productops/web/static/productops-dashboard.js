@@ -44,7 +44,8 @@
     var to = slot.getAttribute("data-index");
     var form = document.getElementById("panel-move");
     if (form && to !== from) {
-      form.action = form.getAttribute("data-base") + from + "/move";
+      // The reader's own range (?days=…, ?start=…&end=…) stays after the move.
+      form.action = form.getAttribute("data-base") + from + "/move" + (form.getAttribute("data-query") || "");
       form.elements.namedItem("to").value = to;
       form.submit();
     }
