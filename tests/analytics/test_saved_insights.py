@@ -6,6 +6,8 @@ holding their day draws. Viewers read; only editors change; read keys change not
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from collections.abc import Iterator
 
@@ -282,3 +284,125 @@ def test_a_breakdown_named_segment_keeps_its_values_in_the_chart() -> None:
     assert spec is not None
     rows = next(iter(spec["datasets"].values()))
     assert {r["segment"] for r in rows} == {"SMB", "Enterprise"}
+
+
+def test_a_saved_insight_page_shows_its_title_and_description_once(ws: Workspace) -> None:
+    insight = _save(ws, "funnel", "Activation funnel", {"query": FUNNEL})
+    with transaction(ws.sessions) as s:
+        row = saved.get_insight(s, insight)
+        row.description = "Who reports after signing up."
+    viewer = sign_in(ws, Role.viewer).client
+    for page in (
+        viewer.get(f"/insights/saved/{insight}").text,
+        viewer.get(f"/insights/saved/{insight}", headers={"HX-Request": "true"}).text,
+    ):
+        assert page.count("Activation funnel</h") <= 1
+        assert page.count("Who reports after signing up.") <= 1
+    page = viewer.get(f"/insights/saved/{insight}").text
+    assert page.count("Activation funnel</h1>") == 1 and "Activation funnel</h2>" not in page
+    assert page.count("Who reports after signing up.") == 1
+    # the panel is still named by the page's heading
+    assert f'<h1 id="insight-{insight}-title">' in page
+    assert f'aria-labelledby="insight-{insight}-title"' in page
+    # on a dashboard the panel keeps its own title and description
+    board = dashboards.save_dashboard
+    with transaction(ws.sessions) as s:
+        board_id = board(s, ws, "Board", "", [{"insight": insight}], actor="t").id
+    on_board = viewer.get(f"/insights/dashboards/{board_id}").text
+    assert "Activation funnel</h2>" in on_board and "Who reports after signing up." in on_board
+
+
+def test_lifecycle_small_multiples_have_a_time_axis_the_notes_are_drawn_on(ws: Workspace) -> None:
+    """The charts' script draws annotations on time axes; the lifecycle by a breakdown (one
+    small chart per value) has one, and the script draws notes in each small chart."""
+    from pathlib import Path
+
+    import productops.web
+
+    query = "grain=week&breakdown=account.plan&start=2024-01-01&end=2024-01-31"
+    ref = InsightRef(1, "lifecycle", "Lifecycle", "", check_params("lifecycle", {"query": query}))
+    panel = insight_panel(ws, ref)
+    assert panel.chart is not None and "facet" in panel.chart, panel.description
+    x = panel.chart["spec"]["encoding"]["x"]
+    assert x["type"] == "temporal" and x["scale"] == {"type": "utc"}
+    assert panel.chart["spec"]["encoding"]["x2"]["field"] == "period_end"
+    script = (Path(productops.web.__file__).parent / "static" / "productops-charts.js").read_text()
+    assert "function annotateFacets(" in script
+    assert "spec.facet && spec.spec" in script.split("function annotate(")[1].split("\n")[1]
+
+
+def test_the_workspace_colours_are_looked_up_in_one_place() -> None:
+    """Plans, segments and regions take their colours from `charts.workspace_palette`, which
+    the dashboards and the explorers both use (no copy of the lookup)."""
+    from pathlib import Path
+
+    import productops.analytics
+
+    root = Path(productops.analytics.__file__).parent
+    lookups = sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if '"plan", "segment", "region"' in p.read_text()
+    )
+    assert lookups == ["charts.py"]
+    from productops.analytics import charts
+
+    assert charts.COLORED_FIELDS == ("plan", "segment", "region")
+    assert "workspace_palette" in (root / "explore" / "routes.py").read_text()
+    assert "workspace_palette" in (root / "dashboards" / "service.py").read_text()
+
+
+def test_two_broken_down_series_are_coloured_alike_on_the_saved_page_and_the_explorer(
+    ws: Workspace,
+) -> None:
+    """Page views as events and as people, by browser: six lines, each `series · value` in a
+    colour of its own, the same on the saved insight's panel as in the explorer (once, the
+    two series' Chrome lines shared a colour and were drawn as one zigzag)."""
+    from productops.analytics.explore.charts import trends_chart
+
+    query = (
+        "s_kind=events&s_event=%24pageview&s_kind=people&s_event=%24pageview"
+        "&breakdown=event.%24browser&grain=week&start=2024-01-01&end=2024-01-31"
+    )
+    ref = InsightRef(1, "trends", "Views", "", check_params("trends", {"query": query}))
+    panel = insight_panel(ws, ref)
+    assert panel.chart is not None, panel.description
+    assert panel.data["label"].nunique() == 2 and "Chrome" in set(panel.data["breakdown"])
+
+    def colors(spec: dict[str, object]) -> dict[str, str]:
+        layers = spec.get("layer") or [spec]
+        for layer in layers:  # type: ignore[union-attr]
+            scale = layer.get("encoding", {}).get("color", {}).get("scale")
+            if scale:
+                return dict(zip(scale["domain"], scale["range"], strict=True))
+        raise AssertionError("no colour scale")
+
+    saved_colors = colors(panel.chart)
+    lines = {
+        f"{label} · {value}"
+        for label, value in zip(panel.data["label"], panel.data["breakdown"], strict=True)
+    }
+    assert set(saved_colors) == lines and len(lines) >= 4
+    assert len(set(saved_colors.values())) == len(lines)  # no two lines share a colour
+    explorer = trends_chart(panel.data, "line", "week", dashboards.palette(ws))
+    assert explorer is not None
+    assert colors(explorer) == saved_colors
+    # each line is drawn as its own line: its pieces are keyed by the line's name
+    rows = next(iter(panel.chart["datasets"].values()))
+    assert {r["_piece"].split("|")[0] for r in rows} == lines
+
+
+def test_the_trends_explorer_dashes_a_week_cut_by_the_range(ws: Workspace) -> None:
+    viewer = sign_in(ws, Role.viewer).client
+    page = viewer.get(
+        "/insights/trends",
+        params={"s_event": "signup", "grain": "week", "start": "2024-01-01", "end": "2024-01-10"},
+    )
+    assert page.status_code == 200, page.text[:300]
+    found = re.search(r'<script type="application/json" id="trends-spec">(.*?)</script>', page.text)
+    assert found is not None
+    spec = json.loads(html.unescape(found.group(1)))
+    data = next(iter(spec["datasets"].values()))
+    # the week of Jan 8 ends on the 14th, after the range: dashed from the week before
+    assert {r["period"] for r in data if r["part"] == "unfinished"} == {"2024-01-01", "2024-01-08"}
+    assert {r["period"] for r in data if r["part"] == "complete"} == {"2024-01-01"}

@@ -168,6 +168,42 @@ def test_weekly_bars_are_labelled_by_their_monday() -> None:
     assert x is not None and x["sort"] == ["Sep 28", "Oct 5", "Oct 12", "Oct 19", "Oct 26"]
 
 
+# --- the unfinished period ---------------------------------------------------------------------
+
+
+def test_the_unfinished_period_is_dashed_as_on_the_other_charts() -> None:
+    last = WEEKS[-1]
+    spec = trends_chart(frame(REPORTS, "Invite Sent (events)"), "line", "week", unfinished={last})
+    assert spec is not None
+    dash = channel(spec, "strokeDash")
+    assert dash is not None and dash["field"] == "part"
+    assert dash["scale"]["range"] == [house.DASH["complete"], house.DASH["unfinished"]]
+    pieces = [r for r in rows(spec) if r["part"] == "unfinished"]
+    # a dashed piece per line, from the last complete week to the unfinished one
+    assert sorted((r["line"], r["period"]) for r in pieces) == sorted(
+        (line, str(day)) for line in (REPORTS, "Invite Sent (events)") for day in WEEKS[-2:]
+    )
+    assert channel(spec, "detail")["field"] == "_piece"  # type: ignore[index]
+    assert any(t.get("title") == "period is" for t in channel(spec, "tooltip"))  # type: ignore[union-attr]
+
+
+def test_an_unfinished_bar_is_faded() -> None:
+    spec = trends_chart(frame(REPORTS), "bar", "week", unfinished={WEEKS[-1]})
+    assert spec is not None
+    opacity = channel(spec, "opacity")
+    assert opacity is not None and "unfinished" in opacity["condition"]["test"]
+    faded = {r["period"] for r in rows(spec) if r["part"] == "unfinished"}
+    assert faded == {str(WEEKS[-1])}
+
+
+def test_only_the_current_range_can_be_unfinished() -> None:
+    spec = trends_chart(frame(REPORTS, compare=True), "line", "week", unfinished={WEEKS[-1]})
+    assert spec is not None
+    unfinished = {(r["range"], r["period"]) for r in rows(spec) if r["part"] == "unfinished"}
+    assert {rng for rng, _ in unfinished} == {"current period"}
+    assert channel(spec, "strokeDash")["field"] == "range"  # type: ignore[index]  # the dash says which range
+
+
 # --- one colour per series -------------------------------------------------------------------
 
 

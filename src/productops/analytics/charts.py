@@ -23,7 +23,9 @@ from typing import Any
 
 import altair as alt
 import pandas as pd
+from sqlalchemy.orm import Session
 
+from productops import customers
 from productops.analytics.query.dimensions import NONE_LABEL
 from productops.analytics.query.grains import Grain, period_end, period_number, period_start
 
@@ -99,6 +101,16 @@ class Palette:
         return alt.Scale(domain=domain, range=self.colors(domain))
 
 
+# The account fields whose values keep one colour in every chart of a workspace.
+COLORED_FIELDS = ("plan", "segment", "region")
+
+
+def workspace_palette(session: Session) -> Palette:
+    """The workspace's plans, segments and regions in their colours, the same in every chart
+    (explorers, saved insights, dashboards)."""
+    return Palette([customers.distinct_values(session, f) for f in COLORED_FIELDS])
+
+
 def spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
     """The chart as a Vega-Lite spec (dates as ISO text, which Vega reads as UTC)."""
     out: dict[str, Any] = json.loads(json.dumps(chart.to_dict(), default=str))
@@ -172,8 +184,8 @@ def _as_day(value: Any) -> dt.date:
     return day
 
 
-def _with_parts(
-    long: pd.DataFrame, x: str, group: str | None, unfinished: set[dt.date]
+def with_parts(
+    long: pd.DataFrame, x: str, group: str | list[str] | None, unfinished: set[dt.date]
 ) -> pd.DataFrame:
     """Rows tagged `part` (complete / unfinished) and `_segment` (a line piece of its own; not
     `segment`, which a breakdown by account segment is called):
@@ -202,6 +214,38 @@ def _with_parts(
             index = [i for i in (lo, *members, hi) if 0 <= i < len(flags)]
             pieces.append(rows.iloc[index].assign(part="unfinished", _segment=f"u{n}"))
     return pd.concat(pieces, ignore_index=True)
+
+
+# --- trends: one name and one colour per line ------------------------------------------------
+
+
+def trend_lines(frame: pd.DataFrame) -> pd.Series:
+    """The name of each line of a trends result: the series' label, `label · value` when the
+    series are broken down (the explorer's legend, and a saved insight's)."""
+    name = frame["label"].astype(str)
+    if "breakdown" in frame.columns:
+        name = name + " · " + trend_values(frame)
+    return name
+
+
+def trend_values(frame: pd.DataFrame) -> pd.Series:
+    """The breakdown value of each row as text (`(none)` for a missing one)."""
+    return pd.Series(
+        [NONE_LABEL if v is None or v != v else str(v) for v in frame["breakdown"]],
+        index=frame.index,
+    )
+
+
+def trend_color_keys(frame: pd.DataFrame) -> pd.Series:
+    """What gives each line of a trends result its colour: the breakdown value when one
+    series is broken down (a plan in its workspace colour), else the whole line's name
+    (`series · value`), so two series with the same value never share a colour. The
+    explorer and the saved insight's panel both colour by it."""
+    if "breakdown" not in frame.columns:
+        return frame["label"].astype(str)
+    if frame["label"].nunique() > 1:
+        return trend_lines(frame)
+    return trend_values(frame)
 
 
 # --- charts ----------------------------------------------------------------------------------
@@ -263,7 +307,7 @@ def _series(
     fmt = ".1%" if percent else ",.0f"
     if not percent and pd.api.types.is_float_dtype(long[y]) and (long[y].abs() < 10).all():
         fmt = ",.2f"
-    data = with_labels(_with_parts(long, x, color, unfinished or set()), x, grain)
+    data = with_labels(with_parts(long, x, color, unfinished or set()), x, grain)
     data["_piece"] = [
         f"{c}|{p}"
         for c, p in zip(data[color] if color else [""] * len(data), data["_segment"], strict=True)

@@ -368,7 +368,7 @@ def _compute(
             lc,
             charts.lifecycle_chart(lc.data, grain, unfinished)
             if "breakdown" not in lc.data.columns
-            else _narrow_facets(explore_charts.lifecycle_by(lc.data)),
+            else _narrow_facets(explore_charts.lifecycle_by(lc.data, grain)),
         )
     if kind == "paths":
         return _paths(ws, own, scope, start, end, filters, activity)
@@ -500,20 +500,32 @@ def _trends(
             metric_source=_metric_source(ws),
         )
     data = result.series.data
-    color = "label" if "label" in data.columns else None
-    chart = (
-        charts.series_chart(
-            data,
+    chart = None
+    if not data.empty and "period" in data.columns and "value" in data.columns:
+        # Each line named and coloured as in the explorer: `series · value` when several
+        # series are broken down, so two series with the same value are two colours.
+        drawn, color = data, "label" if "label" in data.columns else None
+        if "breakdown" in data.columns:
+            several = "label" in data.columns and data["label"].nunique() > 1
+            drawn = data.assign(line=charts.trend_lines(data)) if several else data
+            color = "line" if several else "breakdown"
+        periods = {pd.Timestamp(p).date() for p in data["period"]}
+        chart = charts.series_chart(
+            drawn,
             "period",
             "value",
-            "breakdown" if "breakdown" in data.columns else color,
+            color,
             "value",
             grain=grain,
             palette=palette(ws),
+            unfinished=charts.unfinished_periods(
+                periods,
+                grain,  # type: ignore[arg-type]
+                start,
+                end,
+                utcnow().date(),
+            ),
         )
-        if not data.empty and "period" in data.columns and "value" in data.columns
-        else None
-    )
     return Panel(
         "trends", "Trends", f"{start} to {end} by {grain}.", data, chart, result.series.sql()
     )

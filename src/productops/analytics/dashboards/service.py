@@ -19,7 +19,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from productops import customers
 from productops.analytics import analyses, charts
 from productops.analytics.catalog.service import activity_filter, catalog_path
 from productops.analytics.query.activity import ActivityFilter
@@ -119,8 +118,7 @@ def base_version(ws: Workspace) -> str:
 def palette(ws: Workspace) -> charts.Palette:
     """Colours of the workspace's plans, segments and regions, the same in every chart."""
     with ws.sessions() as s:
-        known = [customers.distinct_values(s, c) for c in ("plan", "segment", "region")]
-    return charts.Palette(known)
+        return charts.workspace_palette(s)
 
 
 def _start_of_day(day: dt.date) -> dt.datetime:

@@ -3,19 +3,25 @@ breakdowns of retention, stickiness and lifecycle; the paths flow as a Sankey-st
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import altair as alt
 import pandas as pd
 
 from productops.analytics.charts import (
+    DASH,
     Palette,
     period_label,
     spec,
     time_tooltip,
     time_x,
+    trend_color_keys,
+    trend_lines,
+    with_labels,
+    with_parts,
 )
-from productops.analytics.query.dimensions import NONE_LABEL
+from productops.analytics.query.grains import Grain, period_number, period_start
 
 DISPLAYS = ("line", "bar", "area", "number", "table")
 WIDTH = "container"
@@ -25,29 +31,12 @@ RANGE_DASH = [[1, 0], [5, 4]]
 RANGE_OPACITY = [1.0, 0.4]
 
 
-def _series_name(frame: pd.DataFrame) -> pd.Series:
-    name = frame["label"].astype(str)
-    if "breakdown" in frame.columns:
-        name = name + " · " + _breakdown(frame)
-    return name
-
-
-def _breakdown(frame: pd.DataFrame) -> pd.Series:
-    return pd.Series(
-        [NONE_LABEL if v is None or v != v else str(v) for v in frame["breakdown"]],
-        index=frame.index,
-    )
-
-
 def series_colors(frame: pd.DataFrame, palette: Palette | None = None) -> alt.Scale:
-    """The colour of each line, by its name (not by its place in this chart), so a series is
-    drawn in the same colour here as on its saved insight's page and on a dashboard: the
-    breakdown value when one series is broken down, else the series' label."""
-    names = _series_name(frame)
-    keys = _breakdown(frame) if "breakdown" in frame.columns else frame["label"].astype(str)
-    if "breakdown" in frame.columns and frame["label"].nunique() > 1:
-        keys = names
-    key_of = dict(zip(names, keys, strict=True))
+    """The colour of each line, by what it is (not by its place in this chart), so a line is
+    drawn in the same colour here as on its saved insight's page and on a dashboard
+    (`charts.trend_color_keys`)."""
+    names = trend_lines(frame)
+    key_of = dict(zip(names, trend_color_keys(frame), strict=True))
     domain = list(dict.fromkeys(names))
     return alt.Scale(domain=domain, range=(palette or Palette()).colors(key_of[n] for n in domain))
 
@@ -61,17 +50,22 @@ def _ticks(periods: pd.Series, grain: str) -> tuple[list[str], list[str]]:
 
 
 def trends_chart(
-    data: pd.DataFrame, display: str, grain: str, palette: Palette | None = None
+    data: pd.DataFrame,
+    display: str,
+    grain: str,
+    palette: Palette | None = None,
+    unfinished: set[dt.date] | None = None,
 ) -> dict[str, Any] | None:
     """Lines, bars or areas of every series (and breakdown value) over time, each series in
     its own colour wherever it is drawn. Ticks fall on the periods (the Mondays of weeks,
     the first days of months, in UTC). Compared with the previous period, that one is dashed
     (lines) or faded (bars, areas) and the legend says which is which; otherwise there is no
-    range legend at all."""
+    range legend at all. The `unfinished` periods (the current one, still filling; one cut by
+    the range) are dashed (lines) or faded (bars), as on every house chart."""
     if data.empty or display not in ("line", "bar", "area"):
         return None
     frame = data.copy()
-    frame["line"] = _series_name(frame)
+    frame["line"] = trend_lines(frame)
     # Days, not timestamps: a day goes out as `2026-03-02`, which Vega reads as UTC midnight
     # (a timestamp's `2026-03-02T00:00:00` would be read in the browser's own zone).
     frame["period"] = [pd.Timestamp(p).date() for p in frame["period"]]
@@ -92,6 +86,11 @@ def trends_chart(
     ]
     if comparing:
         tooltip.append(alt.Tooltip("range:N", title="range"))
+    # Only the current range's periods can be unfinished (the previous one is over).
+    frame = _with_unfinished(frame, unfinished or set(), pieces=display == "line")
+    marking = bool((frame["part"] == "unfinished").any())
+    if marking:
+        tooltip.append(alt.Tooltip("part:N", title="period is"))
     enc: dict[str, Any] = {
         "y": alt.Y("value:Q", title="value"),
         "color": alt.Color(
@@ -113,6 +112,12 @@ def trends_chart(
         enc["xOffset"] = alt.XOffset("_bar:N")
     else:
         enc["x"] = time_x("period", grain, list(frame["period"]))
+    if display == "line":
+        enc["detail"] = alt.Detail("_piece:N")
+    elif display == "bar" and marking:
+        enc["opacity"] = alt.condition(
+            "datum.part == 'unfinished'", alt.value(0.45), alt.value(1.0)
+        )
     if comparing and display != "line":
         enc["opacity"] = alt.Opacity(
             "range:O",
@@ -131,6 +136,19 @@ def trends_chart(
         )
     else:
         lines = base.mark_line(strokeWidth=2)
+        if marking and not comparing:
+            lines = lines.encode(
+                strokeDash=alt.StrokeDash(
+                    "part:N",
+                    scale=alt.Scale(domain=list(DASH), range=list(DASH.values())),
+                    legend=None,
+                )
+            )
+        elif marking:
+            # The dash says which range; an unfinished piece of the current one is faded.
+            lines = lines.encode(
+                opacity=alt.condition("datum.part == 'unfinished'", alt.value(0.45), alt.value(1.0))
+            )
         if comparing:
             # The lines alone carry the range, so its legend shows a solid and a dashed stroke.
             lines = lines.encode(
@@ -142,6 +160,23 @@ def trends_chart(
             )
         chart = lines + base.mark_point(filled=True, size=28)
     return spec(chart.properties(width=WIDTH, height=320))
+
+
+def _with_unfinished(frame: pd.DataFrame, unfinished: set[dt.date], pieces: bool) -> pd.DataFrame:
+    """Rows tagged `part` (complete / unfinished; only the current range's periods can be
+    unfinished). For lines (`pieces`), each run of unfinished periods becomes a piece of its
+    own joined to its neighbours (`charts.with_parts`), drawn apart through `_piece`."""
+    current = frame["range"] == RANGES["current"]
+    if not pieces:
+        flags = [c and p in unfinished for c, p in zip(current, frame["period"], strict=True)]
+        return frame.assign(part=["unfinished" if f else "complete" for f in flags])
+    parts = [
+        with_parts(frame[current], "period", "line", unfinished),
+        with_parts(frame[~current], "period", "line", set()),
+    ]
+    out = pd.concat([p for p in parts if len(p)], ignore_index=True)
+    out["_piece"] = out["line"] + "|" + out["range"] + "|" + out["_segment"]
+    return out
 
 
 def breakdown_lines(
@@ -181,8 +216,9 @@ def retention_curves(data: pd.DataFrame) -> dict[str, Any] | None:
     return breakdown_lines(sizes, "period", "share", "periods later", "retained", percent=True)
 
 
-def lifecycle_by(data: pd.DataFrame) -> dict[str, Any] | None:
-    """Lifecycle bars per breakdown value, one small chart each."""
+def lifecycle_by(data: pd.DataFrame, grain: str = "week") -> dict[str, Any] | None:
+    """Lifecycle bars per breakdown value, one small chart each, on a UTC time axis (a bar
+    spans its period), so the charts' script draws annotations in every one of them."""
     if data.empty:
         return None
     long = data.melt(
@@ -191,12 +227,19 @@ def lifecycle_by(data: pd.DataFrame) -> dict[str, Any] | None:
         var_name="status",
         value_name="persons",
     )
-    long["period"] = pd.to_datetime(long["period"])
+    g: Grain = grain if grain in ("day", "week", "month") else "week"  # type: ignore[assignment]
+    days = [pd.Timestamp(p).date() for p in long["period"]]
+    # Days, not timestamps (read as UTC midnight); a bar ends where the next period starts.
+    long["period"] = days
+    long["period_end"] = [period_start(period_number(d, g) + 1, g) for d in days]
+    long = with_labels(long, "period", g)
+    long["breakdown"] = long["breakdown"].astype(str)
     chart = (
         alt.Chart(long)
-        .mark_bar()
+        .mark_bar(stroke="white", strokeWidth=1)
         .encode(
-            x=alt.X("yearmonthdate(period):O", title="period", axis=alt.Axis(format="%b %d")),
+            x=time_x("period", g, days),
+            x2=alt.X2("period_end:T"),
             y=alt.Y("persons:Q", title="people"),
             color=alt.Color(
                 "status:N",
@@ -207,7 +250,7 @@ def lifecycle_by(data: pd.DataFrame) -> dict[str, Any] | None:
             ),
             tooltip=[
                 "breakdown:N",
-                alt.Tooltip("period:T", timeUnit="yearmonthdate"),
+                time_tooltip("period", g, "period"),
                 "status:N",
                 "persons:Q",
             ],

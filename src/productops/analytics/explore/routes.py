@@ -16,10 +16,8 @@ from urllib.parse import urlencode
 import pandas as pd
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy.orm import Session
 from starlette.datastructures import QueryParams
 
-from productops import customers
 from productops.analytics import analyses
 from productops.analytics import charts as house_charts
 from productops.analytics.analyses import funnel_depth as F
@@ -37,6 +35,7 @@ from productops.analytics.query.source import (
     event_names,
     event_source,
 )
+from productops.core.clock import utcnow
 from productops.core.errors import InvalidInput, NotFound
 from productops.web.deps import DbDep, UserPage, WritePage, workspace_of
 from productops.web.export import frame_response
@@ -335,7 +334,13 @@ def trends_page(request: Request, db: DbDep, principal: UserPage) -> Response:
             described + (" · " + ", ".join(formulas) if formulas else ""),
             _describe(question, f"per {grain}"),
             shown,
-            charts.trends_chart(data, display, grain, _palette(db)),
+            charts.trends_chart(
+                data,
+                display,
+                grain,
+                house_charts.workspace_palette(db),
+                unfinished=_unfinished(data, grain, question.start, question.end),
+            ),
             _sql(result.series),
             computed_at=at,
         )
@@ -346,11 +351,17 @@ def trends_page(request: Request, db: DbDep, principal: UserPage) -> Response:
     return _ask(request, db, "trends", "Trends", build)
 
 
-def _palette(db: Session) -> house_charts.Palette:
-    """The workspace's plans, segments and regions in the colours the dashboards and saved
-    insights give them (as `dashboards.service.palette`), so a breakdown reads alike."""
-    return house_charts.Palette(
-        [customers.distinct_values(db, c) for c in ("plan", "segment", "region")]
+def _unfinished(data: pd.DataFrame, grain: str, start: dt.date, end: dt.date) -> set[dt.date]:
+    """The trend's periods to dash or fade: cut by the range, or not over yet."""
+    if data.empty or "period" not in data.columns:
+        return set()
+    periods = {pd.Timestamp(p).date() for p in data["period"]}
+    return house_charts.unfinished_periods(
+        periods,
+        grain,  # type: ignore[arg-type]
+        start,
+        end,
+        utcnow().date(),
     )
 
 
@@ -536,7 +547,7 @@ def lifecycle_page(request: Request, db: DbDep, principal: UserPage) -> Response
             )
             chart = house_charts.lifecycle_chart(result.data, grain, unfinished)
         else:
-            chart = charts.lifecycle_by(result.data)
+            chart = charts.lifecycle_by(result.data, grain)
         context["panels"] = [
             Shown(
                 "lifecycle",

@@ -1,7 +1,8 @@
 // Draws every Vega-Lite chart on the page. Specs sit in <script type="application/json">
 // blocks next to a [data-chart] element (data, never code), so no inline script is needed.
 // Annotations (dated notes, GET /api/v1/annotations) are drawn on every chart with a time
-// axis whose range holds their day: a dashed rule and the note's text.
+// axis whose range holds their day: a dashed rule and the note's text (in each small chart
+// of small multiples).
 (function () {
   var notes = null; // null: not fetched yet; [] when none or not readable
   function fetchNotes() {
@@ -28,6 +29,7 @@
   }
   // The spec with a rule and a label per note inside its x range; the spec as is otherwise.
   function annotate(spec, list) {
+    if (list.length && spec.facet && spec.spec && !spec.spec.facet) return annotateFacets(spec, list);
     if (!list.length || spec.facet || spec.hconcat || spec.vconcat || spec.concat || spec.repeat) return spec;
     var views = spec.layer ? spec.layer : [spec];
     var x = null, rows = [];
@@ -63,6 +65,22 @@
       });
       out.layer = [base].concat(layers);
     }
+    return out;
+  }
+  // Small multiples (a facet): the rule and the label in every small chart, over the range
+  // of all of them (they share their x scale).
+  function annotateFacets(spec, list) {
+    var inner = {};
+    Object.keys(spec.spec).forEach(function (k) { inner[k] = spec.spec[k]; });
+    if (!inner.data) inner.data = spec.data;
+    if (spec.datasets) inner.datasets = spec.datasets;
+    var drawn = annotate(inner, list);
+    if (drawn === inner) return spec;
+    delete drawn.datasets;
+    if (!spec.spec.data) delete drawn.data;
+    var out = {};
+    Object.keys(spec).forEach(function (k) { out[k] = spec[k]; });
+    out.spec = drawn;
     return out;
   }
   function draw(root) {
