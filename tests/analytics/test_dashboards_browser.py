@@ -129,10 +129,16 @@ def test_a_dashboard_of_every_kind_draws_is_resized_and_pruned(
     flow = page.locator("#panel-1 .paths-flow")
     expect(flow).to_be_visible()
     assert flow.locator("rect.flow-node").count() >= 2
-    # the note of Jan 16 on every time chart whose range holds it (SQL, catalog metric)
+    # the note of Jan 16 on every time chart whose range holds it (SQL, catalog metric), and
+    # in every small chart of the lifecycle by plan (#panel-3)
     notes = page.locator("[data-chart] svg text", has_text="Pricing launched")
-    expect(notes).to_have_count(2)
+    lifecycle = page.locator("#panel-3 [data-chart] svg")
+    plans = lifecycle.locator("g.mark-rect.role-mark").count()  # a bar mark per small chart
+    assert plans >= 2
+    expect(lifecycle.locator("text", has_text="Pricing launched")).to_have_count(plans)
+    expect(notes).to_have_count(2 + plans)
     _shot(page, "all-kinds")
+    page.locator("#panel-3").screenshot(path=str(SHOTS / "leftover-lifecycle-notes.png"))
 
     # A range of the reader's own: the address keeps it, every panel follows.
     page.select_option("#view-range", "custom")
@@ -206,4 +212,43 @@ def test_a_viewer_reads_the_dashboard_and_picks_a_range(
     expect(page.locator(".panel-tools")).to_have_count(0)
     _charts_drawn(page)
     _shot(page, "viewer")
+    assert watch.problems == []
+
+
+def test_an_editor_keeps_their_range_and_a_saved_insight_reads_once(
+    page: Page, site: Site, watch: Watch
+) -> None:
+    sign_in(page, site, site.admin_email)
+    page.wait_for_url(site.url("/"))
+    own = _board_url(site) + "?start=2024-01-01&end=2024-01-05"
+    page.goto(own)
+    _charts_drawn(page)
+    page.locator("#slot-1").get_by_role("button", name="half width").click()
+    page.wait_for_load_state()
+    assert page.url.startswith(own + "#panel-1"), page.url
+    expect(page.locator("#range-override")).to_contain_text("for you only")
+    expect(page.locator("#slot-1")).to_have_class("panel-half")
+    _charts_drawn(page)
+    page.screenshot(path=str(SHOTS / "leftover-own-range-kept.png"), full_page=True)
+
+    # A saved insight's page: its title and description once, the panel under them.
+    with site.ws.sessions() as s:
+        first = saved.list_insights(s)[0]
+    page.goto(site.url(f"/insights/saved/{first.id}"))
+    _charts_drawn(page)
+    expect(page.get_by_role("heading", name=first.title)).to_have_count(1)
+    page.screenshot(path=str(SHOTS / "leftover-saved-insight-once.png"), full_page=True)
+
+    # The trends explorer: two series by browser, each line its own colour, the week cut by
+    # the range dashed.
+    page.goto(
+        site.url(
+            "/insights/trends?s_kind=events&s_event=%24pageview&s_kind=people&s_event=%24pageview"
+            "&breakdown=event.%24browser&grain=week&start=2024-01-01&end=2024-01-17"
+        )
+    )
+    _charts_drawn(page)
+    dashed = page.locator("[data-chart] svg path[stroke-dasharray='5,4']")
+    assert dashed.count() >= 2
+    page.locator("[data-chart]").first.screenshot(path=str(SHOTS / "leftover-trends-explorer.png"))
     assert watch.problems == []

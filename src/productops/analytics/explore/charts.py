@@ -234,13 +234,25 @@ def lifecycle_by(data: pd.DataFrame, grain: str = "week") -> dict[str, Any] | No
     long["period_end"] = [period_start(period_number(d, g) + 1, g) for d in days]
     long = with_labels(long, "period", g)
     long["breakdown"] = long["breakdown"].astype(str)
+    # Stacked by hand (a bar given x and x2 is not stacked by Vega-Lite): the states upward
+    # in their order, dormant people (negative) downward.
+    long["persons"] = long["persons"].fillna(0)
+    bases: dict[tuple[str, Any, bool], float] = {}
+    tops = []
+    for b, p, n in zip(long["breakdown"], long["period"], long["persons"], strict=True):
+        key = (b, p, n >= 0)
+        tops.append(bases.get(key, 0.0) + float(n))
+        bases[key] = tops[-1]
+    long["_top"] = tops
+    long["_bottom"] = long["_top"] - long["persons"]
     chart = (
         alt.Chart(long)
-        .mark_bar(stroke="white", strokeWidth=1)
+        .mark_rect(stroke="white", strokeWidth=1)
         .encode(
             x=time_x("period", g, days),
             x2=alt.X2("period_end:T"),
-            y=alt.Y("persons:Q", title="people"),
+            y=alt.Y("_top:Q", title="people"),
+            y2=alt.Y2("_bottom:Q"),
             color=alt.Color(
                 "status:N",
                 scale=alt.Scale(
