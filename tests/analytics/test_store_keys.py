@@ -197,6 +197,18 @@ ANALYSES = {
     ),
     "rolling": lambda s: A.rolling_active_users(s, START, END).data,
     "lifecycle by plan": lambda s: A.lifecycle(s, START, END, breakdown="account.plan").data,
+    "trends, people by plan": lambda s: (
+        A.trends(
+            s,
+            [A.Series(kind="people", event="report_created")],
+            START,
+            END,
+            breakdown="account.plan",
+        ).series.data
+    ),
+    "trends, active people by week": lambda s: (
+        A.trends(s, [A.Series(kind="people", event="*")], START, END, grain="week").series.data
+    ),
     "retention, own activity rule": lambda s: (
         A.retention(s, START, END, activity=ActivityFilter(exclude=["$pageview"])).data
     ),

@@ -52,7 +52,7 @@ from productops.analytics.query.grains import (
     period_start,
     periods,
 )
-from productops.analytics.query.tables import EventTables, Source, event_tables
+from productops.analytics.query.tables import EventTables, Source, event_tables, person_key
 from productops.core.errors import InvalidInput
 
 SeriesKind = Literal[
@@ -297,13 +297,9 @@ def trends(
                 metric_sql[name] = sql
             else:
                 rows = _series_rows(tables, base, s, b, r_lo, r_hi, activity, end)
-                keep_cols = [
-                    "person_id",
-                    "ts",
-                    "_bval",
-                    *(["_num"] if "_num" in rows.columns else []),
-                ]
-                rows = rows.select(*keep_cols)
+                keep_cols = ["ts", "_bval", *(["_num"] if "_num" in rows.columns else [])]
+                # people are counted by the store's integer key when it has one
+                rows = rows.select(*keep_cols, person_id=person_key(tables, rows))
                 fold = b is not None and b.dimension is not None
                 if fold and top is None:
                     # the top values of the first series in the current range, for every
