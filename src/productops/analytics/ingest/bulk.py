@@ -245,12 +245,14 @@ def _insert_new(
     checked: bool,
     repeats: bool,
     fresh: bool,
+    people_src: str,
 ) -> str:
     """Insert the rows of relation `src` (columns as in `events`) whose id was never stored:
     only the valid ones when `checked` (it has a `problem` column), and the earliest of
     repeated ids when the file has `repeats` (a window over every row, so only when needed).
-    A `fresh` store (no events yet) needs no look at what is stored. The file's people get
-    their keys first (`store.keyed_insert`)."""
+    A `fresh` store (no events yet) needs no look at what is stored. The people of relation
+    `people_src` (a `distinct_id` column: every row of the file, the cheapest relation that
+    has it) get their keys first (`store.keyed_insert`)."""
     never_stored = (
         "true" if fresh else "NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id)"
     )
@@ -265,8 +267,8 @@ def _insert_new(
     """
     people = f"""
     SELECT COALESCE(i.person_id, s.distinct_id) AS person_id
-    FROM {src} AS s LEFT JOIN identities i ON i.distinct_id = s.distinct_id
-    {"WHERE s.problem IS NULL" if checked else ""}
+    FROM (SELECT DISTINCT distinct_id FROM {people_src}) AS s
+    LEFT JOIN identities i ON i.distinct_id = s.distinct_id
     """
     return store.keyed_insert(con, rows, people)
 
@@ -508,6 +510,7 @@ def _import_jsonl(
                 checked=False,
                 repeats=True,
                 fresh=before == 0,
+                people_src="import_staging",
             ),
             progress,
             rows,
@@ -810,6 +813,7 @@ def _import_table(
                 checked=census.bad > 0,
                 repeats=census.repeats,
                 fresh=before == 0,
+                people_src=inner,
             )
             _run_with_progress(con, insert, progress, census.rows, "storing")
             stored = _count(con, "SELECT count(*) FROM events") - before
