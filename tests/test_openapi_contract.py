@@ -168,6 +168,11 @@ LEEWAY: dict[str, Leeway] = {
         "(400)",
         fitting_but_refused=("400", "422"),
     ),
+    "PATCH /api/v1/portfolio/connections/{connection_id}": Leeway(
+        "a connection's new url must be one the outbound guard lets out, which the operator's "
+        "settings decide (400), as when it is made",
+        fitting_but_refused=("400",),
+    ),
     "GET /api/v1/portfolio/changes": Leeway(
         "`since` must not be after `until`: one parameter bounds another",
         fitting_but_refused=("422",),

@@ -139,3 +139,21 @@ def test_mde_inverts_the_sample_size() -> None:
 def test_out_of_range_inputs_name_the_field(call: object, message: str) -> None:
     with pytest.raises(calc.PowerInputError, match=message):
         call()  # type: ignore[operator]
+
+
+def test_extreme_inputs_answer_instead_of_failing_to_bracket_a_root() -> None:
+    """Inputs the API's fuzzing found (a 500 from scipy's brentq: 'f(a) and f(b) must have
+    different signs')."""
+    # an effect so large that the fewest users a t-test can have detect it
+    plan = calc.plan("mean", 68265754544158.0, 0.05, sd=429, alpha=0.25, power=0.7566)
+    assert plan.users_per_arm == 2.0
+    # a lift so small that even the tiniest one reaches the power
+    tiny = calc.mde_relative(6.8e13, 429.0**2, 1000, alpha=0.25, power=0.75)
+    assert 0 < tiny < 1e-9
+    want = 0.75
+    assert calc.power_relative(6.8e13, 429.0**2, tiny * 1.01, 1000, alpha=0.25) >= want - 1e-6
+    # a power asked below alpha is reached by any effect
+    assert 0 <= calc.mde_mean(1.0, 1e6, alpha=0.25, power=0.1) < 1e-9
+    # and no lift up to 10,000 % is named as such
+    with pytest.raises(calc.PowerInputError, match="no lift"):
+        calc.mde_relative(1.0, 1e12, 2, alpha=0.01, power=0.99)

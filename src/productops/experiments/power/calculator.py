@@ -151,12 +151,27 @@ def mde_mean(
     hi = 0.01
     while gap(hi) < 0:
         hi *= 2
-    d = float(optimize.brentq(gap, 1e-9, hi, xtol=1e-14, rtol=1e-13))
-    return d * sd
+    return _increasing_root(gap, 1e-9, hi) * sd
+
+
+def _increasing_root(fn: Callable[[float], float], lo: float, hi: float) -> float:
+    """The x in (0, hi] where `fn` (increasing, `fn(hi)` >= 0) crosses zero. When `fn` is not
+    negative even at `lo` (a power already reached by the tiniest effect: a huge number of
+    users, or a power asked below alpha), `lo` is moved down towards 0 first; the answer is
+    then that small."""
+    while fn(lo) >= 0:
+        if lo < 1e-300:
+            return lo
+        lo /= 1e6
+    return float(optimize.brentq(fn, lo, hi, xtol=min(1e-14, lo / 10), rtol=1e-13))
 
 
 def _solve(fn: Callable[[float], float], lo: float) -> float:
-    """The n where `fn` (increasing in n) crosses zero."""
+    """The n where `fn` (increasing in n) crosses zero; `lo` (the fewest users a test can
+    have) when `fn` is not negative there already (an effect so large that any sample
+    detects it)."""
+    if fn(lo) >= 0:
+        return lo
     hi = lo * 2
     while fn(hi) < 0:
         hi *= 2
@@ -188,15 +203,13 @@ def mde_relative(
     mean: float, variance: float, users_per_arm: float, *, alpha: float = 0.05, power: float = 0.8
 ) -> float:
     """The smallest relative lift with `power` (GrowthBook's MDE)."""
-    return float(
-        optimize.brentq(
-            lambda e: power_relative(mean, variance, e, users_per_arm, alpha=alpha) - power,
-            1e-9,
-            100.0,
-            xtol=1e-14,
-            rtol=1e-13,
-        )
-    )
+
+    def gap(e: float) -> float:
+        return power_relative(mean, variance, e, users_per_arm, alpha=alpha) - power
+
+    if gap(100.0) < 0:
+        raise PowerInputError("no lift up to 10,000 % reaches this power with these users")
+    return _increasing_root(gap, 1e-9, 100.0)
 
 
 @dataclass(frozen=True)
