@@ -296,3 +296,20 @@ def test_keys_made_another_way_are_made_again(tmp_path: Path) -> None:
         assert con.execute("SELECT person_key FROM person_keys").fetchall() == [want]
     finally:
         con.close()
+
+
+def test_the_writer_records_a_key_again_for_a_person_erased_and_back(tmp_path: Path) -> None:
+    """The serving writer skips people it already keyed; an erasure empties what it knows."""
+    path = (tmp_path / "events.duckdb").resolve()
+    store.connect(path).close()
+    writer = store.writer_for(path)
+    try:
+        writer.write([_event("1", "a", "ana")])
+        writer.write([_event("2", "a", "ana")])
+        erase_person_events(path, ["ana"], [])
+        writer.write([_event("3", "a", "ana")])
+        with writer.read() as cur:
+            assert cur.execute("SELECT person_id FROM person_keys").fetchall() == [("ana",)]
+            assert cur.execute("SELECT event_id FROM events").fetchall() == [("3",)]
+    finally:
+        store.close_writer(path)

@@ -427,7 +427,7 @@ def _settle_clashes(con: duckdb.DuckDBPyConnection, new: list[tuple[str, int]]) 
 def keyed_insert(
     con: duckdb.DuckDBPyConnection,
     select_sql: str,
-    people_sql: str,
+    people_sql: str | None,
     returning: str = "",
     order_by: str = "",
 ) -> str:
@@ -435,8 +435,10 @@ def keyed_insert(
     `STORED_COLUMNS`, in that order, and maybe more), with their `person_key` and `active`,
     stored in the order of `order_by` (a column of those rows) when given. The people
     `people_sql` yields (a `person_id` column, no parameters; at least those of the rows) get
-    their keys first. Returns the statement (run it with `select_sql`'s parameters)."""
-    add_person_keys(con, people_sql)
+    their keys first (None: the caller saw to it). Returns the statement (run it with
+    `select_sql`'s parameters)."""
+    if people_sql is not None:
+        add_person_keys(con, people_sql)
     cols = ", ".join(f"s.{c}" for c in STORED_COLUMNS)
     return f"""
     INSERT INTO events ({", ".join(ALL_COLUMNS)})

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from productops.analytics.store.schema import (
     Event,
     EventStoreError,
     IdentityUpdate,
+    add_person_keys,
     connect,
     id_hash_sql,
     id_hashes,
@@ -65,10 +66,12 @@ def append_arrow(
 
 @dataclass(frozen=True)
 class Appended:
-    """What `append_arrow_ids` inserted: the ids, and their hashes for an `IdIndex`."""
+    """What `append_arrow_ids` inserted: the ids, and their hashes for an `IdIndex` (with the
+    people it recorded keys for)."""
 
     ids: list[str]
     hashes: np.ndarray[Any, np.dtype[np.uint64]]
+    people: list[str] = field(default_factory=list)
 
 
 _NEW_ROWS = """
@@ -89,6 +92,7 @@ def append_arrow_ids(
     """Like `append_arrow`, but returns the event ids that were inserted (and their hashes)."""
     if batch.num_rows == 0:
         return Appended([], np.empty(0, np.uint64))
+    people: list[str] = []
     hashes = id_hashes(batch.column("event_id").to_pylist())
     batch = batch.append_column("_seq", pa.array(range(batch.num_rows), pa.int64()))
     batch = batch.append_column("id_hash", pa.array(hashes, pa.uint64()))
@@ -99,10 +103,20 @@ def append_arrow_ids(
         # The batch resolved once (the identities join), then keyed and inserted.
         con.execute(f"CREATE OR REPLACE TEMP TABLE incoming_rows AS {_NEW_ROWS}", [stored])
         try:
+            people_sql: str | None = "SELECT person_id FROM incoming_rows"
+            if index is not None:
+                # Only people the writer has not seen keyed since the store last changed
+                # behind its back go through `person_keys` (an insert per batch cost more
+                # than the rest of a small batch's write).
+                batch_people = con.execute("SELECT DISTINCT person_id FROM incoming_rows")
+                people = [r[0] for r in batch_people.fetchall() if r[0] not in index.people]
+                if people:
+                    add_person_keys(con, "SELECT unnest(?::VARCHAR[]) AS person_id", [people])
+                people_sql = None
             insert = keyed_insert(
                 con,
                 "SELECT * FROM incoming_rows",
-                "SELECT person_id FROM incoming_rows",
+                people_sql,
                 "RETURNING event_id, id_hash",
                 order_by="_seq",
             )
@@ -111,7 +125,8 @@ def append_arrow_ids(
             con.execute("DROP TABLE IF EXISTS incoming_rows")
         if rows:
             mark_dirty(con, "incoming_batch")
-        return Appended([r[0] for r in rows], np.fromiter((r[1] for r in rows), np.uint64))
+        hashed = np.fromiter((r[1] for r in rows), np.uint64)
+        return Appended([r[0] for r in rows], hashed, people)
     finally:
         con.unregister("incoming_batch")
 
@@ -173,11 +188,15 @@ class IdIndex:
     """
 
     MERGE_AT = 65_536  # recent hashes kept in a set until there are this many
+    PEOPLE_AT_MOST = 500_000  # people known to have their key recorded, forgotten beyond
 
     def __init__(self) -> None:
         self._sorted: np.ndarray[Any, np.dtype[np.uint64]] = np.empty(0, np.uint64)
         self._recent: set[int] = set()
         self._rows = -1  # how many stored events the hashes cover (-1: not loaded)
+        # person ids whose `person_keys` row this writer committed since the store last
+        # changed behind its back (an erasure deletes events, so it empties this too)
+        self.people: set[str] = set()
 
     @property
     def loaded(self) -> bool:
@@ -192,6 +211,7 @@ class IdIndex:
         hashes = con.execute("SELECT id_hash FROM events").fetchnumpy()["id_hash"]
         self._sorted = np.sort(np.asarray(hashes, dtype=np.uint64))
         self._recent, self._rows = set(), rows
+        self.people = set()
 
     def contains(
         self, con: duckdb.DuckDBPyConnection, hashes: np.ndarray[Any, np.dtype[np.uint64]]
@@ -206,6 +226,12 @@ class IdIndex:
             recent = self._recent
             known |= np.fromiter((h in recent for h in hashes.tolist()), bool, len(hashes))
         return known
+
+    def note_people(self, people: list[str]) -> None:
+        """Note people whose key was just committed."""
+        if len(self.people) + len(people) > self.PEOPLE_AT_MOST:
+            self.people = set()
+        self.people.update(people)
 
     def add(self, hashes: np.ndarray[Any, np.dtype[np.uint64]]) -> None:
         """Note the hashes of events just committed."""
@@ -341,6 +367,7 @@ class EventWriter:
                 p.future.set_exception(exc)
             return
         self._index.add(appended.hashes)
+        self._index.note_people(appended.people)
         for p in taken:
             inserted = 0
             for e in p.events:
