@@ -34,6 +34,8 @@ import pandas as pd
 
 from productops.analytics.catalog.service import Catalog, Filter, Metric, load_catalog
 from productops.analytics.query.dimensions import Dimension, property_number, property_text
+from productops.analytics.query.filtering import FilteredBackend
+from productops.analytics.query.filters import Filters
 from productops.analytics.query.grains import check_grain, truncate
 from productops.core.errors import InvalidInput
 from productops.core.export import frame_rows, jsonable
@@ -409,12 +411,16 @@ def query_metric(
     start: dt.date | str | None = None,
     end: dt.date | str | None = None,
     catalog: Catalog | None = None,
+    filters: Filters | None = None,
 ) -> MetricResult:
-    """Compute a catalog metric over the workspace's events, per period and dimension."""
+    """Compute a catalog metric over the workspace's events, per period and dimension;
+    `filters` (a dashboard's, say) keep only the events that pass them, the metric's own
+    definition otherwise unchanged."""
     catalog = catalog if catalog is not None else load_catalog(ws)
     metric = catalog.metric(name)
     with event_backend(ws) as con:
-        expr = compile_metric(con, catalog, name, by=by, grain=grain, start=start, end=end)
+        source = con if filters is None or filters.empty else FilteredBackend(con, filters)
+        expr = compile_metric(source, catalog, name, by=by, grain=grain, start=start, end=end)
         sql = metric_sql(expr)
         frame = con.execute(expr)
     if "period" in frame.columns:

@@ -474,71 +474,6 @@ def delete_dashboard(session: Session, dashboard_id: int, actor: str) -> None:
     audit.record(session, actor, "dashboard.delete", "dashboard", dashboard_id, {"name": row.name})
 
 
-class _FilteredEvents:
-    """An Ibis backend whose `events_resolved` keeps only the events that pass `filters` (a
-    dashboard's filters and cohorts): a catalog metric compiled on it counts only those
-    events, by its own definition otherwise. Everything else is the backend's."""
-
-    def __init__(self, backend: Any, filters: Any) -> None:
-        from productops.analytics.query.filtering import filtered
-        from productops.analytics.query.tables import event_tables
-
-        self._backend = backend
-        self._events = filtered(event_tables(backend), filters).events
-
-    def table(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        if name == "events_resolved":
-            return self._events
-        return self._backend.table(name, *args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._backend, name)
-
-
-def query_metric_filtered(
-    ws: Workspace,
-    name: str,
-    *,
-    by: str | None,
-    grain: str,
-    start: dt.date,
-    end: dt.date,
-    filters: Any = None,
-) -> Any:
-    """`catalog.metrics.query_metric`, with a dashboard's filters (`query.filters.Filters`)
-    applied to the events the metric reads (none: the metric as the catalog defines it)."""
-    from productops.analytics.catalog.metrics import (
-        MetricResult,
-        compile_metric,
-        metric_sql,
-        query_metric,
-    )
-    from productops.analytics.catalog.service import load_catalog
-
-    if filters is None or filters.empty:
-        return query_metric(ws, name, by=by, grain=grain, start=start, end=end)
-    catalog = load_catalog(ws)
-    metric = catalog.metric(name)
-    with event_source(ws) as con:
-        expr = compile_metric(
-            _FilteredEvents(con, filters), catalog, name, by=by, grain=grain, start=start, end=end
-        )
-        sql = metric_sql(expr)
-        frame = con.execute(expr)
-    if "period" in frame.columns:
-        frame["period"] = pd.to_datetime(frame["period"]).dt.date
-    return MetricResult(
-        metric=metric,
-        frame=frame,
-        sql=sql,
-        grain=grain,
-        by=(by,) if by else (),
-        start=start,
-        end=end,
-        columns=[str(c) for c in frame.columns],
-    )
-
-
 def _metric_panel(
     ws: Workspace,
     p: dict[str, Any],
@@ -551,7 +486,9 @@ def _metric_panel(
 ) -> Panel:
     grain: Grain = p.get("grain", "week")
     try:
-        result = query_metric_filtered(
+        from productops.analytics.catalog.metrics import query_metric
+
+        result = query_metric(
             ws, p["metric"], by=p.get("by"), grain=grain, start=start, end=end, filters=filters
         )
     except (InvalidInput, NotFound) as exc:

@@ -4,6 +4,7 @@ that needs both `filters` and `cohorts`)."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import ibis.expr.types as ir
 
@@ -40,3 +41,23 @@ def filtered(tables: EventTables, filters: Filters | None) -> EventTables:
             m = members(tables, cohort)
             rows = rows.anti_join(m, rows.person_id == m.person_id)
     return replace(tables, events=rows)
+
+
+class FilteredBackend:
+    """An Ibis backend whose `events_resolved` keeps only the events that pass `filters`: a
+    catalog metric compiled on it counts only those events, by its own definition otherwise.
+    Everything else is the backend's."""
+
+    def __init__(self, backend: Any, filters: Filters) -> None:
+        from productops.analytics.query.tables import event_tables
+
+        self._backend = backend
+        self._events = filtered(event_tables(backend), filters).events
+
+    def table(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "events_resolved":
+            return self._events
+        return self._backend.table(name, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
